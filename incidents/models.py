@@ -1,0 +1,210 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Severity(models.TextChoices):
+    SEV1 = "sev-1", "Critical, impacting more than 50% of users"
+    SEV2 = "sev-2", "Critical, impacting some users"
+    SEV3 = "sev-3", "Stability or minor user impact"
+    SEV4 = "sev-4", "Minor issue"
+    SEV5 = "sev-5", "Cosmetic issue"
+
+
+# Statuspage impact of each severity (SPEC §2).
+SEVERITY_IMPACT = {
+    Severity.SEV1: "critical",
+    Severity.SEV2: "major",
+    Severity.SEV3: "minor",
+    Severity.SEV4: "minor",
+    Severity.SEV5: "none",
+}
+
+
+class Status(models.TextChoices):
+    INVESTIGATING = "investigating", "Investigating"
+    IDENTIFIED = "identified", "Identified"
+    MONITORING = "monitoring", "Monitoring"
+    RESOLVED = "resolved", "Resolved"
+    INVALID = "invalid", "Invalid"
+
+
+OPEN_STATUSES = (Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING)
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    INTERNAL = "internal", "Internal"
+
+
+class Source(models.TextChoices):
+    SLACK = "slack", "Slack"
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+
+
+class ComponentStatus(models.TextChoices):
+    OPERATIONAL = "operational", "Operational"
+    DEGRADED_PERFORMANCE = "degraded_performance", "Degraded performance"
+    PARTIAL_OUTAGE = "partial_outage", "Partial outage"
+    MAJOR_OUTAGE = "major_outage", "Major outage"
+    UNDER_MAINTENANCE = "under_maintenance", "Under maintenance"
+
+
+class Component(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+    group = models.CharField(max_length=100, blank=True, help_text="Optional group name shown on the status page.")
+    status_override = models.CharField(
+        max_length=32,
+        choices=ComponentStatus.choices,
+        blank=True,
+        help_text="Leave blank to derive the status from open incidents (e.g. set for planned maintenance).",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status_override="") | Q(status_override__in=ComponentStatus.values),
+                name="component_status_override_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Person(models.Model):
+    """A Slack user's display name, resolved once by the worker and reused by public pages.
+
+    Public requests never call Slack (the first version made three Web API calls per
+    incident per request); they read this table instead.
+    """
+
+    slack_id = models.CharField(max_length=32, unique=True)
+    display_name = models.CharField(max_length=200)
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "people"
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.slack_id})"
+
+
+class Incident(models.Model):
+    title = models.CharField(max_length=120)
+    description = models.TextField(max_length=4000, blank=True, help_text="Markdown.")
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.SEV3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.INVESTIGATING)
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PUBLIC)
+    reported_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    monitoring_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    point = models.CharField(max_length=32, blank=True, help_text="Slack user id of the point person.")
+    contact = models.CharField(max_length=32, blank=True, help_text="Slack user id of the contact.")
+    point_name = models.CharField(
+        max_length=200, blank=True, help_text="Free-text name, used when there is no Slack user (e.g. imported)."
+    )
+    contact_name = models.CharField(
+        max_length=200, blank=True, help_text="Free-text name, used when there is no Slack user (e.g. imported)."
+    )
+    rca_link = models.URLField(max_length=500, blank=True, verbose_name="RCA link")
+    components = models.ManyToManyField(Component, blank=True, related_name="incidents")
+    update_number = models.PositiveIntegerField(default=0, editable=False)
+    created_by = models.CharField(max_length=100, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    modified_by = models.CharField(max_length=100, editable=False)
+    modified_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-reported_at"]
+        indexes = [
+            models.Index(fields=["status", "severity", "reported_at"], name="incident_open_order"),
+            models.Index(fields=["visibility", "status", "reported_at"], name="incident_public_list"),
+            models.Index(fields=["closed_at"], name="incident_closed_at"),
+            models.Index(fields=["modified_at"], name="incident_modified_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(title=""), name="incident_title_not_empty"),
+            models.CheckConstraint(condition=Q(severity__in=Severity.values), name="incident_severity_valid"),
+            models.CheckConstraint(condition=Q(status__in=Status.values), name="incident_status_valid"),
+            models.CheckConstraint(condition=Q(visibility__in=Visibility.values), name="incident_visibility_valid"),
+            models.CheckConstraint(
+                condition=(Q(status=Status.RESOLVED) & Q(closed_at__isnull=False))
+                | (~Q(status=Status.RESOLVED) & Q(closed_at__isnull=True)),
+                name="incident_closed_at_iff_resolved",
+                violation_error_message="A resolved incident needs a closed time; any other status must not have one.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("incidents:detail", kwargs={"key": self.key})
+
+    @property
+    def key(self) -> str:
+        return f"{settings.INCIDENT_PREFIX}-{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def impact(self) -> str:
+        return SEVERITY_IMPACT[Severity(self.severity)]
+
+    @property
+    def duration(self):
+        """Time from report to close (or to now while open); None for invalid incidents."""
+        if self.status == Status.INVALID:
+            return None
+        end = self.closed_at or timezone.now()
+        return end - self.reported_at
+
+
+class IncidentUpdate(models.Model):
+    """One entry of an incident's append-only timeline: every change writes exactly one."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="updates")
+    number = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    author = models.CharField(max_length=100)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    message = models.TextField(blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PUBLIC)
+
+    class Meta:
+        ordering = ["incident", "number"]
+        indexes = [models.Index(fields=["visibility", "created_at"], name="update_public_feed")]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "number"], name="update_number_unique_per_incident"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="update_number_positive"),
+            models.CheckConstraint(condition=Q(source__in=Source.values), name="update_source_valid"),
+            models.CheckConstraint(condition=Q(visibility__in=Visibility.values), name="update_visibility_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}#{self.number}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Timeline entries are append-only.")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility == Visibility.PUBLIC

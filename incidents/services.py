@@ -1,0 +1,376 @@
+"""Every write to incidents goes through here, whatever the entry point.
+
+Each service validates, writes the incident and exactly one timeline row in one
+transaction, and sends `incident_changed` once that transaction has committed.
+"""
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.models import (
+    OPEN_STATUSES,
+    Component,
+    Incident,
+    IncidentUpdate,
+    Person,
+    Severity,
+    Source,
+    Status,
+    Visibility,
+)
+from incidents.signals import incident_changed
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+# Fields whose old and new values are recorded in a timeline row's `changes`.
+TRACKED_FIELDS = (
+    "title",
+    "description",
+    "severity",
+    "status",
+    "visibility",
+    "reported_at",
+    "acknowledged_at",
+    "monitoring_at",
+    "closed_at",
+    "point",
+    "contact",
+    "point_name",
+    "contact_name",
+    "rca_link",
+)
+MESSAGE_MAX_LENGTH = 4000
+DESCRIPTION_MAX_LENGTH = Incident._meta.get_field("description").max_length
+FUTURE_TOLERANCE = timedelta(minutes=5)
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+_validate_url = URLValidator(schemes=["http", "https"])
+
+
+def incident_create(
+    *,
+    title: str,
+    author: str,
+    source: Source,
+    description: str = "",
+    severity: Severity = Severity.SEV3,
+    status: Status = Status.INVESTIGATING,
+    visibility: Visibility = Visibility.PUBLIC,
+    reported_at: datetime | None = None,
+    acknowledged_at: datetime | None = None,
+    closed_at: datetime | None = None,
+    point: str = "",
+    contact: str = "",
+    point_name: str = "",
+    contact_name: str = "",
+    rca_link: str = "",
+    components: Iterable[Component | int] = (),
+    message: str = "",
+    incident_id: int | None = None,
+) -> Incident:
+    """Open (or backfill) an incident; its timeline starts with row 1.
+
+    An incident created already resolved or invalid is a backfill, and its first
+    timeline row says so.
+    """
+    now = timezone.now()
+    incident = Incident(
+        id=incident_id,
+        title=(title or "").strip(),
+        description=(description or "").strip(),
+        severity=severity,
+        status=status,
+        visibility=visibility,
+        reported_at=reported_at or now,
+        acknowledged_at=acknowledged_at,
+        closed_at=closed_at,
+        point=(point or "").strip(),
+        contact=(contact or "").strip(),
+        point_name=(point_name or "").strip(),
+        contact_name=(contact_name or "").strip(),
+        rca_link=(rca_link or "").strip(),
+        created_by=author,
+        created_at=now,
+        modified_by=author,
+        modified_at=now,
+    )
+    _apply_lifecycle(incident, now=now)
+    incident_validate(incident, message=message, now=now)
+    component_ids = _component_ids(components)
+    backfill = status not in OPEN_STATUSES
+    with transaction.atomic():
+        incident.save(force_insert=True)
+        changes = {f: [None, _jsonable(getattr(incident, f))] for f in TRACKED_FIELDS if getattr(incident, f)}
+        if component_ids:
+            incident.components.set(component_ids)
+            changes["components"] = [[], _component_names(component_ids)]
+        if backfill:
+            changes["backfill"] = [None, True]
+        IncidentUpdate.objects.create(
+            incident=incident,
+            number=1,
+            created_at=now,
+            author=author,
+            source=source,
+            status=incident.status,
+            message=(message or "").strip() or ("Backfilled." if backfill else ""),
+            changes=changes,
+        )
+        _notify_on_commit(incident.pk)
+    return incident
+
+
+def incident_update(
+    *,
+    incident_id: int,
+    author: str,
+    source: Source,
+    message: str = "",
+    message_visibility: Visibility = Visibility.PUBLIC,
+    title: str = UNSET,
+    description: str = UNSET,
+    severity: Severity = UNSET,
+    status: Status = UNSET,
+    visibility: Visibility = UNSET,
+    reported_at: datetime = UNSET,
+    acknowledged_at: datetime | None = UNSET,
+    closed_at: datetime | None = UNSET,
+    point: str = UNSET,
+    contact: str = UNSET,
+    point_name: str = UNSET,
+    contact_name: str = UNSET,
+    rca_link: str = UNSET,
+    components: Iterable[Component | int] = UNSET,
+) -> Incident:
+    """Change any subset of fields and/or post an update message.
+
+    Writes one timeline row. When nothing changes and there is no message, nothing is
+    written and the incident is returned as it was (callers compare `update_number`).
+    Raises `Incident.DoesNotExist` for an unknown id and `ValidationError` for bad input.
+    """
+    given = {
+        "title": title,
+        "description": description,
+        "severity": severity,
+        "status": status,
+        "visibility": visibility,
+        "reported_at": reported_at,
+        "acknowledged_at": acknowledged_at,
+        "closed_at": closed_at,
+        "point": point,
+        "contact": contact,
+        "point_name": point_name,
+        "contact_name": contact_name,
+        "rca_link": rca_link,
+    }
+    message = (message or "").strip()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        before = {f: getattr(incident, f) for f in TRACKED_FIELDS}
+        old_component_ids = set(incident.components.values_list("id", flat=True))
+        for field, value in given.items():
+            if value is UNSET:
+                continue
+            if isinstance(value, str):
+                value = value.strip()
+            setattr(incident, field, value)
+        now = timezone.now()
+        _apply_lifecycle(incident, now=now)
+        incident_validate(incident, message=message, now=now)
+
+        changes = {
+            f: [_jsonable(before[f]), _jsonable(getattr(incident, f))]
+            for f in TRACKED_FIELDS
+            if before[f] != getattr(incident, f)
+        }
+        new_component_ids = old_component_ids if components is UNSET else set(_component_ids(components))
+        if new_component_ids != old_component_ids:
+            changes["components"] = [_component_names(old_component_ids), _component_names(new_component_ids)]
+        if not changes and not message:
+            return incident
+
+        incident.update_number += 1
+        incident.modified_by = author
+        incident.modified_at = now
+        incident.save()
+        if "components" in changes:
+            incident.components.set(new_component_ids)
+        IncidentUpdate.objects.create(
+            incident=incident,
+            number=incident.update_number + 1,
+            created_at=now,
+            author=author,
+            source=source,
+            status=incident.status,
+            message=message,
+            changes=changes,
+            visibility=message_visibility,
+        )
+        _notify_on_commit(incident.pk)
+    return incident
+
+
+def incident_resolve(
+    *,
+    incident_id: int,
+    author: str,
+    source: Source,
+    message: str = "",
+    rca_link: str = UNSET,
+    closed_at: datetime = UNSET,
+) -> Incident:
+    return incident_update(
+        incident_id=incident_id,
+        author=author,
+        source=source,
+        message=message,
+        status=Status.RESOLVED,
+        rca_link=rca_link,
+        closed_at=closed_at,
+    )
+
+
+def incident_reopen(
+    *, incident_id: int, author: str, source: Source, message: str = "", status: Status = Status.INVESTIGATING
+) -> Incident:
+    if status not in OPEN_STATUSES:
+        raise ValidationError({"status": f"An incident can only be reopened as one of: {', '.join(OPEN_STATUSES)}."})
+    return incident_update(incident_id=incident_id, author=author, source=source, message=message, status=status)
+
+
+def incident_mark_invalid(*, incident_id: int, author: str, source: Source, message: str = "") -> Incident:
+    return incident_update(
+        incident_id=incident_id, author=author, source=source, message=message, status=Status.INVALID
+    )
+
+
+def incident_set_rca_link(
+    *, incident_id: int, author: str, source: Source, rca_link: str, message: str = ""
+) -> Incident:
+    """Set the root-cause analysis link; allowed at any time, also after the incident closed."""
+    return incident_update(incident_id=incident_id, author=author, source=source, message=message, rca_link=rca_link)
+
+
+def incident_acknowledge(*, incident_id: int, author: str, source: Source) -> Incident:
+    """Someone has taken the incident: record when, and make them point person if there is none."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        point = UNSET
+        if not incident.point and SLACK_USER_ID.match(author):
+            point = author
+        acknowledged_at = timezone.now() if incident.acknowledged_at is None else UNSET
+        return incident_update(
+            incident_id=incident_id,
+            author=author,
+            source=source,
+            point=point,
+            acknowledged_at=acknowledged_at,
+        )
+
+
+def incident_add_note(*, incident_id: int, author: str, source: Source, message: str) -> Incident:
+    """An internal note: kept in the timeline and shown to staff, never public."""
+    if not (message or "").strip():
+        raise ValidationError({"message": "A note needs some text."})
+    return incident_update(
+        incident_id=incident_id,
+        author=author,
+        source=source,
+        message=message,
+        message_visibility=Visibility.INTERNAL,
+    )
+
+
+def person_set_display_name(*, slack_id: str, display_name: str) -> Person:
+    """Store a Slack user's display name (called by the Slack worker after `users.info`)."""
+    person, _ = Person.objects.update_or_create(
+        slack_id=slack_id,
+        defaults={"display_name": display_name.strip()[:200] or slack_id, "refreshed_at": timezone.now()},
+    )
+    return person
+
+
+def _apply_lifecycle(incident: Incident, *, now: datetime) -> None:
+    """Keep the lifecycle timestamps consistent with the status (SPEC §2)."""
+    status = incident.status
+    if status == Status.RESOLVED:
+        if incident.closed_at is None:
+            incident.closed_at = now
+    else:
+        incident.closed_at = None
+    if status == Status.MONITORING and incident.monitoring_at is None:
+        incident.monitoring_at = now
+    taken = bool(incident.point) or status in (Status.IDENTIFIED, Status.MONITORING, Status.RESOLVED)
+    if incident.acknowledged_at is None and taken:
+        # A backfilled or back-dated resolution was acknowledged at the latest when it closed.
+        incident.acknowledged_at = min(now, incident.closed_at) if incident.closed_at else now
+
+
+def incident_validate(incident: Incident, *, message: str = "", now: datetime | None = None) -> None:
+    """Raise `ValidationError` (per field) if `incident` may not be saved; writes nothing.
+
+    Forms call it to show errors next to their fields before calling a service.
+    """
+    now = now or timezone.now()
+    errors: dict[str, list[str]] = {}
+    try:
+        incident.full_clean(exclude=["components"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if len(incident.description) > DESCRIPTION_MAX_LENGTH:
+        errors.setdefault("description", []).append(
+            f"The description can be at most {DESCRIPTION_MAX_LENGTH} characters (it has {len(incident.description)})."
+        )
+    if "\n" in incident.title:
+        errors.setdefault("title", []).append("The title must be a single line.")
+    if incident.reported_at and incident.reported_at > now + FUTURE_TOLERANCE:
+        errors.setdefault("reported_at", []).append("The report time cannot be in the future.")
+    if incident.closed_at and incident.reported_at and incident.closed_at < incident.reported_at:
+        errors.setdefault("closed_at", []).append("The incident cannot close before it was reported.")
+    if incident.closed_at and incident.closed_at > now + FUTURE_TOLERANCE:
+        errors.setdefault("closed_at", []).append("The close time cannot be in the future.")
+    for field in ("point", "contact"):
+        value = getattr(incident, field)
+        if value and not SLACK_USER_ID.match(value):
+            errors.setdefault(field, []).append(f"“{value}” is not a Slack user id (like U012ABCDEF).")
+    if len(message) > MESSAGE_MAX_LENGTH:
+        errors.setdefault("message", []).append(
+            f"The update message can be at most {MESSAGE_MAX_LENGTH} characters (it has {len(message)})."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _component_ids(components: Iterable[Component | int]) -> list[int]:
+    ids = [c.pk if isinstance(c, Component) else int(c) for c in components]
+    known = set(Component.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ValidationError({"components": f"Unknown component id(s): {', '.join(map(str, unknown))}."})
+    return sorted(set(ids))
+
+
+def _component_names(ids: Iterable[int]) -> list[str]:
+    return sorted(Component.objects.filter(pk__in=list(ids)).values_list("name", flat=True))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _notify_on_commit(incident_id: int) -> None:
+    transaction.on_commit(lambda: incident_changed.send(sender=Incident, incident_id=incident_id))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SlackbridgeConfig(AppConfig):
+    name = "slackbridge"
+    verbose_name = "Slack bridge"
