@@ -1,0 +1,459 @@
+"""A fake Slack Web API server for tests (stdlib only, no Django).
+
+Tests point a real ``slack_sdk.WebClient(token=..., base_url=fake.api_url)`` at it, so the whole HTTP path
+(encoding, status codes, headers, the SDK's error handling) runs as in production, while the state Slack keeps
+(messages, topics, users, modals, trigger ids) stays inspectable and faults (errors, 5xx, rate limits, latency)
+can be injected per method.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+JSONDict = dict[str, Any]
+Reply = tuple[int, JSONDict, dict[str, str]]  # HTTP status, JSON body, extra headers
+TEAM_ID, BOT_USER_ID, BOT_ID, APP_ID = "T0CRASH", "U0CRASHBOT", "B0CRASH", "A0CRASH"
+DEFAULT_CHANNEL = "C0INCIDENTS"
+TOPIC_MAX = 250  # Slack rejects longer topics with ``too_long``.
+_API = "/api/"
+_JSON_ARGS = ("blocks", "attachments", "view")  # arrive as JSON strings when form-encoded
+_MESSAGE_ARGS = ("text", "blocks", "attachments")
+_VIEW_META = ("id", "team_id", "app_id", "bot_id", "state", "root_view_id")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One received API call; ``call["method"]`` works as well as ``call.method``."""
+
+    method: str
+    params: JSONDict  # query string + body merged, token removed
+    at: float  # time.monotonic() when the request arrived
+    http_status: int
+    response: JSONDict
+    token: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+@dataclass
+class _Fault:
+    """A canned reply that pre-empts normal handling; ``remaining=None`` means until cleared."""
+
+    method: str | None
+    remaining: int | None
+    status: int
+    error: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class SlackError(Exception):
+    """Raised inside method handlers to answer ``{"ok": false, "error": code}``."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeSlack) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fake = fake
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Decodes requests the way slack_sdk encodes them and hands them to FakeSlack.
+
+    The SDK always POSTs: a JSON body for e.g. chat.postMessage and views.open, a form body for most
+    others, and only a query string for "GET" methods such as users.info. Real GETs work too.
+    """
+
+    server: _Server
+
+    def do_POST(self) -> None:
+        received = time.monotonic()
+        url = urlsplit(self.path)
+        params: JSONDict | None = dict(parse_qsl(url.query, keep_blank_values=True))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            if body and self.headers.get_content_type() == "application/json":
+                params.update(json.loads(body))
+            elif body:
+                params.update(parse_qsl(body.decode(), keep_blank_values=True))
+        except (ValueError, TypeError):
+            params = None
+        auth = self.headers.get("Authorization", "")
+        token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else None
+        if url.path.startswith(_API):
+            status, reply, headers = self.server.fake._handle(url.path[len(_API) :], params, token, received)
+        else:
+            status, reply, headers = 404, {"ok": False, "error": "not_found"}, {}
+        data = json.dumps(reply).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except ConnectionError:
+            pass  # the client gave up, e.g. its timeout fired during an injected delay
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: the record of requests is ``FakeSlack.calls``, not stderr."""
+
+
+class FakeSlack:
+    """In-memory Slack workspace behind a real HTTP server on 127.0.0.1.
+
+    Everything is guarded by one lock: the server answers each request on its own thread while the
+    test thread inspects and reconfigures the fake.
+    """
+
+    def __init__(self, tokens: tuple[str, ...] = ("xoxb-test",), trigger_ttl: float = 3.0) -> None:
+        self.tokens = set(tokens)
+        self.trigger_ttl = trigger_ttl  # Slack's trigger ids die 3 s after the interaction
+        self.channels: dict[str, JSONDict] = {}  # id -> {name, topic, members}
+        self.users: dict[str, JSONDict] = {}
+        self.views: dict[str, JSONDict] = {}
+        self._lock = threading.RLock()
+        self._calls: list[Call] = []
+        self._messages: dict[str, list[JSONDict]] = {}
+        self._ephemeral: dict[str, list[JSONDict]] = {}
+        self._edits: dict[tuple[str, str], int] = {}
+        self._triggers: dict[str, float] = {}
+        self._faults: list[_Fault] = []
+        self._delays: list[tuple[float, str | None, tuple[str, ...]]] = []
+        self._seq = itertools.count(1)
+        self._last_ts_us = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.add_channel(DEFAULT_CHANNEL, "incidents")
+        self.add_user(BOT_USER_ID, "crashbot", real_name="Crashbot", is_bot=True)
+        self.add_user("U0POINT", "Ada Point", real_name="Ada Point")
+        self.add_user("U0CONTACT", "Carl Contact", real_name="Carl Contact")
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> FakeSlack:
+        """Bind an ephemeral port and serve from a daemon thread (idempotent)."""
+        if self._server is None:
+            self._server = _Server(self)
+            # A short poll interval keeps stop() (and so every test teardown) fast.
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        """Value for ``WebClient(base_url=...)``; the SDK needs the trailing slash."""
+        return self.url + _API
+
+    # -- state set-up and inspection -----------------------------------------------------------------------
+    def add_channel(self, channel_id: str, name: str, members: tuple[str, ...] = (BOT_USER_ID,)) -> None:
+        with self._lock:
+            self.channels[channel_id] = {"name": name, "topic": "", "members": [*members]}
+
+    def remove_bot_from(self, channel: str) -> None:
+        """Make calls that need membership fail with ``not_in_channel``."""
+        with self._lock:
+            self.channels[channel]["members"].remove(BOT_USER_ID)
+
+    def add_user(self, user_id: str, display_name: str, real_name: str | None = None, is_bot: bool = False) -> None:
+        real = real_name or display_name
+        profile = {
+            "display_name": display_name,
+            "display_name_normalized": display_name,
+            "real_name": real,
+            "real_name_normalized": real,
+            "team": TEAM_ID,
+        }
+        user = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": display_name.lower().replace(" ", "."),
+            "deleted": False,
+            "real_name": real,
+            "tz": "Europe/London",
+            "is_bot": is_bot,
+            "is_admin": False,
+            "profile": profile,
+        }
+        with self._lock:
+            self.users[user_id] = user
+
+    def topic(self, channel: str) -> str:
+        with self._lock:
+            return str(self.channels[channel]["topic"])
+
+    def messages(self, channel: str) -> list[JSONDict]:
+        """Top-level messages in posting order (thread parents included, replies not)."""
+        with self._lock:
+            msgs = self._messages.get(channel, [])
+            return copy.deepcopy([m for m in msgs if m.get("thread_ts", m["ts"]) == m["ts"]])
+
+    def replies(self, channel: str, thread_ts: str) -> list[JSONDict]:
+        """Replies in a thread in posting order, excluding the parent message."""
+        with self._lock:
+            msgs = self._messages.get(channel, [])
+            return copy.deepcopy([m for m in msgs if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts])
+
+    def message(self, channel: str, ts: str) -> JSONDict:
+        with self._lock:
+            return copy.deepcopy(self._find_message(channel, ts))
+
+    def edit_count(self, channel: str, ts: str) -> int:
+        """How many successful ``chat.update`` calls hit this message."""
+        with self._lock:
+            return self._edits.get((channel, ts), 0)
+
+    def ephemerals(self, channel: str) -> list[JSONDict]:
+        with self._lock:
+            return copy.deepcopy(self._ephemeral.get(channel, []))
+
+    def new_trigger(self) -> str:
+        """Issue a trigger id as an interaction payload would: single-use, dead after ``trigger_ttl``."""
+        with self._lock:
+            trigger = f"{next(self._seq)}.{int(time.time())}.{secrets.token_hex(16)}"
+            self._triggers[trigger] = time.monotonic()
+            return trigger
+
+    @property
+    def calls(self) -> list[Call]:
+        """Snapshot ordered by arrival; a delayed call shows up once it has been answered."""
+        with self._lock:
+            return sorted(self._calls, key=lambda c: c.at)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    # -- fault injection: the first matching fault (in the order added) answers, before auth and handling --
+    def fail(self, method: str | None = None, error: str = "channel_not_found", times: int | None = None) -> None:
+        """Answer HTTP 200 ``{"ok": false, "error": error}``, as Slack reports most failures."""
+        self._add_fault(_Fault(method, times, 200, error))
+
+    def http_error(self, status: int = 500, method: str | None = None, times: int | None = None) -> None:
+        self._add_fault(_Fault(method, times, status, "fatal_error"))
+
+    def rate_limit(self, retry_after: int = 2, method: str | None = None, times: int | None = 1) -> None:
+        self._add_fault(_Fault(method, times, 429, "ratelimited", {"Retry-After": str(retry_after)}))
+
+    def delay(self, seconds: float, method: str | None = None, except_methods: tuple[str, ...] = ()) -> None:
+        """Sleep before answering matching calls (several matching delays add up)."""
+        with self._lock:
+            self._delays.append((seconds, method, tuple(except_methods)))
+
+    def clear_faults(self) -> None:
+        """Drop every injected failure and delay."""
+        with self._lock:
+            self._faults.clear()
+            self._delays.clear()
+
+    def _add_fault(self, fault: _Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    # -- request handling ----------------------------------------------------------------------------------
+    def _handle(self, method: str, params: JSONDict | None, token: str | None, received: float) -> Reply:
+        with self._lock:
+            pause = sum(s for s, m, skip in self._delays if m in (None, method) and method not in skip)
+        time.sleep(pause)  # outside the lock, so other calls are answered meanwhile
+        with self._lock:
+            param_token = params.pop("token", None) if params is not None else None
+            token = token or param_token
+            status, body, headers = self._respond(method, params, token)
+            self._calls.append(Call(method, params or {}, received, status, body, token))
+            return status, body, headers
+
+    def _respond(self, method: str, params: JSONDict | None, token: str | None) -> Reply:
+        for fault in self._faults:
+            if fault.method in (None, method) and fault.remaining != 0:
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                return fault.status, {"ok": False, "error": fault.error}, fault.headers
+        if params is None:
+            return 400, {"ok": False, "error": "invalid_json"}, {}
+        # Each Web API method is served by ``_api_<method with dots as underscores>``.
+        name = "_api_" + method.replace(".", "_")
+        handler: Callable[[JSONDict], JSONDict] | None = None if "_" in method else getattr(self, name, None)
+        try:
+            if handler is None:
+                raise SlackError("unknown_method")
+            if not token:
+                raise SlackError("not_authed")
+            if token not in self.tokens:
+                raise SlackError("invalid_auth")
+            for key in _JSON_ARGS:
+                if isinstance(params.get(key), str):
+                    params[key] = json.loads(params[key])
+            return 200, {"ok": True, **handler(params)}, {}
+        except ValueError:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        except SlackError as err:
+            return 200, {"ok": False, "error": err.code}, {}
+
+    def _channel(self, ref: Any, member: bool = True) -> tuple[str, JSONDict]:
+        """Resolve an id, a name or ``#name`` as Slack does."""
+        name = str(ref or "").removeprefix("#")
+        for cid, chan in self.channels.items():
+            if name in (cid, chan["name"]):
+                if member and BOT_USER_ID not in chan["members"]:
+                    raise SlackError("not_in_channel")
+                return cid, chan
+        raise SlackError("channel_not_found")
+
+    def _channel_info(self, cid: str, chan: JSONDict) -> JSONDict:
+        topic = {"value": chan["topic"], "creator": BOT_USER_ID, "last_set": 0}
+        return {
+            "id": cid,
+            "name": chan["name"],
+            "is_channel": True,
+            "topic": topic,
+            "is_member": BOT_USER_ID in chan["members"],
+            "num_members": len(chan["members"]),
+        }
+
+    def _find_message(self, channel: str, ts: Any) -> JSONDict:
+        for msg in self._messages.get(channel, []):
+            if msg["ts"] == ts:
+                return msg
+        raise SlackError("message_not_found")
+
+    def _next_ts(self) -> str:
+        """Slack-style ``seconds.micros`` ts from the wall clock, unique and strictly increasing."""
+        self._last_ts_us = max(self._last_ts_us + 100, time.time_ns() // 1000)
+        return f"{self._last_ts_us // 1_000_000}.{self._last_ts_us % 1_000_000:06d}"
+
+    def _new_message(self, params: JSONDict) -> JSONDict:
+        if not any(params.get(k) for k in _MESSAGE_ARGS):
+            raise SlackError("no_text")
+        msg = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "ts": self._next_ts(),
+            "text": params.get("text", ""),
+        }
+        msg.update({k: params[k] for k in ("blocks", "attachments", "thread_ts") if params.get(k)})
+        return msg
+
+    def _api_auth_test(self, params: JSONDict) -> JSONDict:
+        return {
+            "url": "https://crashbot-test.slack.com/",
+            "team": "Crashbot Test",
+            "user": "crashbot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _api_chat_postMessage(self, params: JSONDict) -> JSONDict:
+        cid, _ = self._channel(params.get("channel"))
+        msg = self._new_message(params)
+        for parent in self._messages.get(cid, []):
+            if parent["ts"] == msg.get("thread_ts"):  # as in Slack, the parent now heads a thread
+                parent["thread_ts"] = parent["ts"]
+                parent["reply_count"] = parent.get("reply_count", 0) + 1
+        self._messages.setdefault(cid, []).append(msg)
+        return {"channel": cid, "ts": msg["ts"], "message": copy.deepcopy(msg)}
+
+    def _api_chat_update(self, params: JSONDict) -> JSONDict:
+        cid, _ = self._channel(params.get("channel"))
+        msg = self._find_message(cid, params.get("ts"))
+        msg.update({k: params[k] for k in _MESSAGE_ARGS if k in params})
+        msg["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        self._edits[(cid, msg["ts"])] = self._edits.get((cid, msg["ts"]), 0) + 1
+        return {"channel": cid, "ts": msg["ts"], "text": msg["text"], "message": copy.deepcopy(msg)}
+
+    def _api_chat_postEphemeral(self, params: JSONDict) -> JSONDict:
+        cid, _ = self._channel(params.get("channel"))
+        if params.get("user") not in self.users:
+            raise SlackError("user_not_found")
+        msg = {**self._new_message(params), "user": params["user"]}
+        self._ephemeral.setdefault(cid, []).append(msg)
+        return {"message_ts": msg["ts"]}
+
+    def _api_conversations_info(self, params: JSONDict) -> JSONDict:
+        return {"channel": self._channel_info(*self._channel(params.get("channel"), member=False))}
+
+    def _api_conversations_setTopic(self, params: JSONDict) -> JSONDict:
+        cid, chan = self._channel(params.get("channel"))
+        topic = str(params.get("topic", ""))
+        if len(topic) > TOPIC_MAX:
+            raise SlackError("too_long")
+        chan["topic"] = topic
+        return {"channel": self._channel_info(cid, chan)}
+
+    def _api_users_info(self, params: JSONDict) -> JSONDict:
+        user = self.users.get(str(params.get("user", "")))
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": copy.deepcopy(user)}
+
+    def _api_views_open(self, params: JSONDict) -> JSONDict:
+        """views.open and views.push: spend the trigger (even when it turns out stale), then store the view."""
+        issued = self._triggers.pop(str(params.get("trigger_id", "")), None)
+        if issued is None:
+            raise SlackError("invalid_trigger_id")
+        if time.monotonic() - issued > self.trigger_ttl:
+            raise SlackError("expired_trigger_id")
+        view_id = f"V0{next(self._seq):09d}"
+        meta = dict(zip(_VIEW_META, (view_id, TEAM_ID, APP_ID, BOT_ID, {"values": {}}, view_id), strict=True))
+        return self._store_view(params.get("view"), meta)
+
+    _api_views_push = _api_views_open
+
+    def _api_views_update(self, params: JSONDict) -> JSONDict:
+        view_id, external_id = params.get("view_id"), params.get("external_id")
+        for old in self.views.values():
+            if (view_id and old["id"] == view_id) or (external_id and old.get("external_id") == external_id):
+                if params.get("hash") and params["hash"] != old["hash"]:
+                    raise SlackError("hash_conflict")  # someone updated the view since that hash was issued
+                return self._store_view(params.get("view"), {k: old[k] for k in _VIEW_META})
+        raise SlackError("not_found")
+
+    def _store_view(self, view: Any, meta: JSONDict) -> JSONDict:
+        if not isinstance(view, dict):
+            raise SlackError("invalid_arguments")
+        self.views[meta["id"]] = {**view, **meta, "hash": secrets.token_hex(8)}
+        return {"view": copy.deepcopy(self.views[meta["id"]])}
