@@ -95,7 +95,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -159,6 +159,17 @@ SLACK_APP_TOKEN = env.str("SLACK_APP_TOKEN", default="")
 SLACK_INCIDENTS_CHANNEL = env.str("SLACK_INCIDENTS_CHANNEL", default="")
 SLACK_ALLOWED_TEAM_IDS = env.list("SLACK_ALLOWED_TEAM_IDS", default=[])
 SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
+SLACK_CREATE_COMMAND = env.str("SLACK_CREATE_COMMAND", default="/create-incident")
+SLACK_UPDATE_COMMAND = env.str("SLACK_UPDATE_COMMAND", default="/update-incident")
+SLACK_LIST_COMMAND = env.str("SLACK_LIST_COMMAND", default="/incidents")
+# Outbound sync (worker only; see docs/SLACK_SYNC.md).
+SLACK_WORKER_TIMEOUT = env.float("SLACK_WORKER_TIMEOUT", default=10.0)
+SLACK_RETRY_ATTEMPTS = env.int("SLACK_RETRY_ATTEMPTS", default=3)
+SLACK_RETRY_BACKOFF = env.float("SLACK_RETRY_BACKOFF", default=1.0)
+SLACK_RETRY_MAX_WAIT = env.float("SLACK_RETRY_MAX_WAIT", default=30.0)
+SLACK_SYNC_BACKOFF = env.float("SLACK_SYNC_BACKOFF", default=10.0)
+SLACK_SYNC_BACKOFF_MAX = env.float("SLACK_SYNC_BACKOFF_MAX", default=300.0)
+SLACK_NAME_MAX_AGE_HOURS = env.float("SLACK_NAME_MAX_AGE_HOURS", default=24.0)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,362 @@
+"""`make bench`: seed, serve with gunicorn as the Dockerfile does, measure with wrk.
+
+Writes bench/results.json and docs/BENCHMARKS.md. `--smoke` runs a few-second version
+(small seed, 1 s per endpoint, 20 Slack commands) so CI keeps the harness alive.
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+DATA = ROOT / "bench" / ".data"
+SIGNING_SECRET = "bench-signing-secret"
+CEILING_PATH = "bench-ceiling/list.json"
+TARGETS = {"list_200": 0.8, "list_304": 1.0, "slack_ack_p99_ms": 250}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_database_url() -> str:
+    """A database of its own: SQLite file, or `<name>_bench` beside DATABASE_URL's database."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        DATA.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{DATA / 'bench.sqlite3'}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{DATA / 'bench.sqlite3'}"
+    parts = urllib.parse.urlsplit(url)
+    name = parts.path.lstrip("/") + "_bench"
+    admin = parts._replace(path="/postgres").geturl()
+    subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True)
+    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True)
+    return parts._replace(path=f"/{name}").geturl()
+
+
+def ensure_wrk() -> str:
+    if shutil.which("wrk"):
+        return "wrk"
+    print("installing Debian's wrk …", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    )
+    return "wrk"
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback only
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> dict:
+    def latency(pct: str) -> float:
+        value, unit = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+        return round(float(value) * _UNITS[unit], 3)
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx_3xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else "",
+    }
+
+
+def run_wrk(url: str, *, seconds: int, headers: dict[str, str] | None = None) -> dict:
+    cmd = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", url]
+    for name, value in (headers or {}).items():
+        cmd[1:1] = ["-H", f"{name}: {value}"]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return parse_wrk(result.stdout)
+
+
+def signed_command(text: str, user: str = "U0BENCH001") -> tuple[bytes, dict[str, str]]:
+    body = urllib.parse.urlencode(
+        {
+            "token": "unused",
+            "team_id": "T0BENCH",
+            "team_domain": "bench",
+            "channel_id": "C0INCIDENTS",
+            "channel_name": "crash",
+            "user_id": user,
+            "user_name": "bench",
+            "command": "/update-incident",
+            "text": text,
+            "api_app_id": "A0BENCH",
+            "response_url": "https://hooks.slack.invalid/commands/x",
+            "trigger_id": "bench.trigger",
+        }
+    ).encode()
+    ts = str(int(time.time()))
+    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return body, {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+def slack_ack(base: str, incident_ids: list[int], *, count: int) -> dict:
+    def one(n: int) -> tuple[float, int]:
+        incident_id = incident_ids[n % len(incident_ids)]
+        body, headers = signed_command(f"{incident_id} Bench update {n}: still watching error rates")
+        request = urllib.request.Request(f"{base}/slack/commands", data=body, headers=headers, method="POST")
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+                response.read()
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        return (time.perf_counter() - start) * 1000, status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, range(count)))
+    latencies = sorted(ms for ms, _ in results)
+    return {
+        "requests": count,
+        "non_200": sum(1 for _, status in results if status != 200),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "max_ms": round(latencies[-1], 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, to keep the harness from rotting")
+    parser.add_argument("--incidents", type=int)
+    parser.add_argument("--seconds", type=int)
+    parser.add_argument("--slack-commands", type=int)
+    args = parser.parse_args()
+    incidents = args.incidents or (300 if args.smoke else 10_000)
+    seconds = args.seconds or (1 if args.smoke else 10)
+    commands = args.slack_commands or (20 if args.smoke else 500)
+    ensure_wrk()
+
+    from slackbridge.tests.fakeslack import FakeSlack
+
+    fake = FakeSlack().start()
+    fake.delay(2.0, except_methods=("views.open", "views.update"))
+    database_url = bench_database_url()
+    static_root = DATA / "static"
+    env = {
+        **os.environ,
+        "DEBUG": "False",
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "False",
+        "DATABASE_URL": database_url,
+        "STATIC_ROOT": str(static_root),
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_INCIDENTS_CHANNEL": "C0INCIDENTS",
+        "SLACK_API_URL": fake.api_url,
+        "LOG_LEVEL": "ERROR",
+    }
+    manage = [PY, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    seed_started = time.monotonic()
+    subprocess.run(
+        [
+            PY,
+            str(ROOT / "bench" / "seed.py"),
+            "--incidents",
+            str(incidents),
+            "--ceiling",
+            str(static_root / CEILING_PATH),
+        ],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+    seed_seconds = time.monotonic() - seed_started
+
+    port = free_port()
+    workers = os.environ.get("WEB_CONCURRENCY", "3")
+    gunicorn = subprocess.Popen(
+        [
+            str(Path(PY).parent / "gunicorn"),
+            "crashbot.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            workers,
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    worker = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz")
+        etag = urllib.request.urlopen(f"{base}/list", timeout=10).headers.get("ETag")  # noqa: S310 - loopback
+        results: dict[str, dict] = {}
+        plan = [
+            ("list_200", "/list", None),
+            ("list_304", "/list", {"If-None-Match": etag} if etag else None),
+            ("summary_json", "/api/v2/summary.json", None),
+            ("status_page", "/", None),
+            ("ceiling_static", f"/static/{CEILING_PATH}", None),
+        ]
+        for name, path, headers in plan:
+            print(f"wrk {name} {path} …", flush=True)
+            results[name] = {"path": path, **run_wrk(f"{base}{path}", seconds=seconds, headers=headers)}
+        ceiling = results["ceiling_static"]["rps"]
+        for entry in results.values():
+            entry["ratio_to_ceiling"] = round(entry["rps"] / ceiling, 3) if ceiling else None
+        results["list_304"]["etag_sent"] = bool(etag)
+
+        if http_status(f"{base}/slack/commands", method="POST") == 404:
+            results["slack_ack"] = {"skipped": "no /slack/commands endpoint in this build"}
+            return finish(args, results, database_url, workers, incidents, seconds, seed_seconds)
+        print(f"slack: {commands} signed /update-incident commands with every Web API call delayed 2 s …", flush=True)
+        open_ids = [item["id"] for item in json.loads(urllib.request.urlopen(f"{base}/list").read())["open"]]  # noqa: S310
+        ack = slack_ack(base, open_ids, count=commands)
+        fake.clear_faults()
+        fake.delay(0.05)
+        fake.reset_calls()
+        catch_up_started = time.monotonic()
+        worker = subprocess.Popen([*manage, "db_worker", "--interval", "0.1"], env=env, cwd=ROOT)
+        deadline = catch_up_started + (120 if args.smoke else 900)
+        while time.monotonic() < deadline:
+            replies = sum(len(fake.replies("C0INCIDENTS", m["ts"])) for m in fake.messages("C0INCIDENTS"))
+            if replies >= commands:
+                break
+            time.sleep(0.5)
+        ack["worker_catch_up_s"] = round(time.monotonic() - catch_up_started, 1)
+        ack["thread_replies_after_catch_up"] = replies
+        ack["web_api_calls_during_catch_up"] = len(fake.calls)
+        results["slack_ack"] = ack
+    finally:
+        for proc in (worker, gunicorn):
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+        fake.stop()
+
+    return finish(args, results, database_url, workers, incidents, seconds, seed_seconds)
+
+
+def http_status(url: str, method: str = "GET") -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=b"" if method == "POST" else None), timeout=10):  # noqa: S310
+            return 200
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def finish(
+    args, results: dict, database_url: str, workers: str, incidents: int, seconds: int, seed_seconds: float
+) -> int:
+    checks = {
+        "list_200_ratio": results["list_200"]["ratio_to_ceiling"] >= TARGETS["list_200"],
+        "list_304_ratio": results["list_304"]["ratio_to_ceiling"] >= TARGETS["list_304"],
+        "slack_ack_p99": results["slack_ack"].get("p99_ms", float("inf")) < TARGETS["slack_ack_p99_ms"],
+    }
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "smoke" if args.smoke else "full",
+        "command": "make bench" + (" (smoke)" if args.smoke else ""),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "database": "postgresql" if database_url.startswith("postgres") else "sqlite",
+            "gunicorn_workers": int(workers),
+        },
+        "data": {"incidents": incidents, "timeline_rows": incidents * 10, "seed_seconds": round(seed_seconds, 1)},
+        "wrk": {"threads": 2, "connections": 16, "seconds": seconds},
+        "targets": TARGETS,
+        "results": results,
+        "targets_met": checks,
+    }
+    out = ROOT / "bench" / ("results-smoke.json" if args.smoke else "results.json")
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    if not args.smoke:
+        write_markdown(report)
+    print(json.dumps(report["results"], indent=2))
+    print("targets met:", checks)
+    return 0
+
+
+def write_markdown(report: dict) -> None:
+    r = report["results"]
+    rows = [
+        f"| {name} | `{r[name]['path']}` | {r[name]['rps']} | {r[name]['p50_ms']} | {r[name]['p99_ms']} "
+        f"| {r[name]['ratio_to_ceiling']} |"
+        for name in ("list_200", "list_304", "summary_json", "status_page", "ceiling_static")
+    ]
+    ack = r["slack_ack"]
+    m = report["machine"]
+    verdicts = ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in report["targets_met"].items())
+    text = f"""# Benchmarks
+
+Latest full run of `make bench`, written by `bench/run.py` from a real run on {report["when"]}
+(raw figures in `bench/results.json`). Machine: {m["cpus"]} CPUs, {m["platform"]}, Python {m["python"]},
+{m["database"]}, gunicorn with {m["gunicorn_workers"]} sync workers as in the Dockerfile. Data:
+{report["data"]["incidents"]:,} incidents and {report["data"]["timeline_rows"]:,} timeline rows. Load: Debian's
+`wrk -t2 -c16 -d{report["wrk"]["seconds"]}s` on loopback, one endpoint at a time, in one run.
+
+| measure | path | requests/s | p50 ms | p99 ms | ratio to ceiling |
+| --- | --- | ---: | ---: | ---: | ---: |
+{chr(10).join(rows)}
+
+The ceiling is the same bytes as `/list` served as a static file by the same gunicorn + whitenoise.
+
+Slack acknowledgement: {ack["requests"]} signed `/update-incident` one-line commands (8 at a time) while the
+fake Slack delays every Web API call by 2 s: p50 {ack["p50_ms"]} ms, p99 {ack["p99_ms"]} ms, max
+{ack["max_ms"]} ms, {ack["non_200"]} non-200. The worker then brought Slack in line in
+{ack["worker_catch_up_s"]} s ({ack["thread_replies_after_catch_up"]} thread replies, with the fake's
+latency set to 50 ms per call for the catch-up).
+
+Targets: `/list` 200 ≥ {TARGETS["list_200"]}× ceiling, 304 ≥ {TARGETS["list_304"]}×, ack p99 <
+{TARGETS["slack_ack_p99_ms"]} ms → {verdicts}.
+"""
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "BENCHMARKS.md").write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
