@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class SlackbridgeConfig(AppConfig):
     name = "slackbridge"
     verbose_name = "Slack bridge"
+
+    def ready(self) -> None:
+        from incidents.signals import incident_changed
+        from slackbridge.receivers import on_incident_changed
+
+        incident_changed.connect(on_incident_changed, dispatch_uid="slackbridge.sync_incident")

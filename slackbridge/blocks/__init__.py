@@ -1,0 +1,1 @@
+"""Pure Block Kit builders: modals.py (inbound forms and replies), messages.py (headline and thread)."""

@@ -1,0 +1,268 @@
+"""Pure builders for what the worker posts: the headline, thread replies and the channel topic.
+
+They take domain objects (and the few extra facts they need) and return text or Block Kit
+dicts; no database, no network. Everything a person typed is escaped for mrkdwn, so a title
+of ``<!channel>`` shows as text and pings nobody.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from incidents.models import Incident, IncidentUpdate, Severity, Status, Visibility
+
+TOPIC_MAX = 250  # Slack's limit for conversations.setTopic
+ALL_CLEAR_TOPIC = ":white_check_mark: All systems operational"
+HEADER_MAX = 150  # Slack's limit for a header block's text
+ELLIPSIS = "…"
+TOPIC_MIN_TITLE = 12  # below this a cut title says nothing; show fewer incidents instead
+
+SEVERITY_EMOJI = {
+    Severity.SEV1: ":one:",
+    Severity.SEV2: ":two:",
+    Severity.SEV3: ":three:",
+    Severity.SEV4: ":four:",
+    Severity.SEV5: ":five:",
+}
+STATUS_EMOJI = {
+    Status.INVESTIGATING: ":mag:",
+    Status.IDENTIFIED: ":bulb:",
+    Status.MONITORING: ":eyes:",
+    Status.RESOLVED: ":white_check_mark:",
+    Status.INVALID: ":no_entry_sign:",
+}
+# Action ids handled by the inbound side (slackbridge/interactions.py); value = incident id.
+ACTION_ACKNOWLEDGE = "incident_acknowledge"
+ACTION_UPDATE = "incident_update"
+ACTION_RESOLVE = "incident_resolve"
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_len(text: str) -> int:
+    """Length as Slack counts it: UTF-16 code units (an emoji like 🔥 counts 2).
+
+    Never less than the number of code points, so a text that fits by this count fits
+    whichever of the two Slack applies.
+    """
+    return len(text.encode("utf-16-le")) // 2
+
+
+def format_duration(delta: timedelta) -> str:
+    """`3d 4h`, `2h 05m`, `45m`, `< 1m` — what a person reads at a glance."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "< 1m"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins:02d}m"
+    return f"{mins}m"
+
+
+def slack_date(moment: datetime) -> str:
+    """A date Slack shows in each reader's own time zone, with UTC as the fallback text."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def person(slack_id: str, free_text: str = "") -> str:
+    """A Slack user as a mention (Slack renders the name); free text escaped; else Not assigned."""
+    if slack_id:
+        return f"<@{slack_id}>"
+    if free_text:
+        return escape(free_text)
+    return "Not assigned"
+
+
+def author_label(author: str) -> str:
+    """Timeline authors are Slack ids, `staff:<username>` (admin) or import names."""
+    if author.startswith("staff:"):
+        return f"{escape(author.removeprefix('staff:'))} (admin)"
+    if author[:1] in ("U", "W") and author.isalnum() and author.isupper():
+        return f"<@{author}>"
+    return escape(author) or "someone"
+
+
+def severity_text(severity: str) -> str:
+    sev = Severity(severity)
+    return f"{SEVERITY_EMOJI[sev]} *{sev.value}* · {sev.label}"
+
+
+def status_text(status: str) -> str:
+    st = Status(status)
+    return f"{STATUS_EMOJI[st]} {st.label}"
+
+
+def headline(incident: Incident, *, components: Sequence[str]) -> dict:
+    """The incident's message in the channel: ``{"text": fallback, "blocks": [...]}``.
+
+    Edited in place on every change. Buttons act on the incident; once it is closed only
+    Update is left (to reopen or add the RCA link).
+    """
+    key = incident.key
+    header = f"{key} {incident.title}"
+    if len(header) > HEADER_MAX:
+        header = header[: HEADER_MAX - 1] + ELLIPSIS
+    fields = [
+        f"*Severity*\n{severity_text(incident.severity)}",
+        f"*Status*\n{status_text(incident.status)}",
+        f"*Point*\n{person(incident.point, incident.point_name)}",
+        f"*Contact*\n{person(incident.contact, incident.contact_name)}",
+        f"*Components*\n{', '.join(escape(c) for c in components) or 'None'}",
+        f"*Reported*\n{slack_date(incident.reported_at)}",
+    ]
+    if incident.status == Status.RESOLVED and incident.closed_at:
+        fields.append(f"*Resolved*\n{slack_date(incident.closed_at)}")
+        fields.append(f"*Duration*\n{format_duration(incident.closed_at - incident.reported_at)}")
+    if incident.rca_link:
+        fields.append(f"*RCA*\n<{escape(incident.rca_link)}|Root-cause analysis>")
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    context = [f"Update #{incident.update_number}"]
+    if incident.visibility == Visibility.INTERNAL:
+        context.insert(0, ":lock: Internal incident, not on the status page")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+    blocks.append({"type": "actions", "block_id": f"incident_actions:{incident.pk}", "elements": buttons(incident)})
+    text = f"{key} [{incident.severity}] {escape(incident.title)} — {Status(incident.status).label}"
+    return {"text": text, "blocks": blocks}
+
+
+def buttons(incident: Incident) -> list[dict]:
+    value = str(incident.pk)
+
+    def button(label: str, action_id: str, style: str = "") -> dict:
+        b = {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id, "value": value}
+        if style:
+            b["style"] = style
+        return b
+
+    if not incident.is_open:
+        return [button("Update", ACTION_UPDATE)]
+    return [
+        button("Acknowledge", ACTION_ACKNOWLEDGE),
+        button("Update", ACTION_UPDATE),
+        button("Resolve", ACTION_RESOLVE, "primary"),
+    ]
+
+
+def thread_reply(entry: IncidentUpdate) -> str:
+    """A timeline entry as a reply in the headline's thread (internal notes marked as such)."""
+    who = author_label(entry.author)
+    if entry.visibility == Visibility.INTERNAL:
+        head = f":lock: *Internal note* #{entry.number} · {who}"
+    else:
+        head = f"*Update #{entry.number}* · {status_text(entry.status)} · {who}"
+    changes = _change_summary(entry.changes or {})
+    lines = [head]
+    if changes:
+        lines.append(f"_{changes}_")
+    lines.append(escape(entry.message))
+    return "\n".join(lines)
+
+
+def _change_summary(changes: dict) -> str:
+    parts = []
+    for field, label in (("status", "Status"), ("severity", "Severity")):
+        if field in changes and isinstance(changes[field], list) and len(changes[field]) == 2:
+            old, new = changes[field]
+            if old:
+                parts.append(f"{label}: {escape(str(old))} → {escape(str(new))}")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class TopicItem:
+    severity: str
+    key: str
+    title: str
+
+
+def channel_topic(items: Iterable[TopicItem], *, limit: int = TOPIC_MAX) -> str:
+    """The channel topic as the status display: one line per open incident, most severe first.
+
+    Lines are `<emoji> DCL-N <title>`. When they don't all fit in ``limit`` (counted as
+    Slack does, after escaping), every title gets a fair share: short titles stay whole and
+    what is left is split evenly among the longer ones, each cut with "…". If even the keys
+    don't fit, the least severe incidents are summed up in a last "+N more" line.
+    """
+    ordered = sorted(items, key=lambda i: i.severity)  # stable: callers' order (oldest first) within a severity
+    if not ordered:
+        return ALL_CLEAR_TOPIC
+    prefixes = [f"{SEVERITY_EMOJI[Severity(i.severity)]} {escape(i.key)} " for i in ordered]
+    titles = [escape(" ".join(i.title.split())) for i in ordered]
+    for shown in range(len(ordered), -1, -1):
+        more = len(ordered) - shown
+        tail = [f"+{more} more open incident{'s' if more != 1 else ''}"] if more else []
+        fixed = sum(slack_len(p) for p in prefixes[:shown]) + sum(slack_len(t) for t in tail)
+        fixed += max(0, shown + len(tail) - 1)  # newlines
+        minimum = sum(min(slack_len(t), TOPIC_MIN_TITLE) for t in titles[:shown])
+        if fixed + minimum <= limit or shown == 0:
+            break
+    budgets = _fair_shares([slack_len(t) for t in titles[:shown]], limit - fixed)
+    lines = [p + _cut(t, b) for p, t, b in zip(prefixes[:shown], titles[:shown], budgets, strict=True)]
+    return "\n".join(lines + tail)
+
+
+def _fair_shares(lengths: list[int], budget: int) -> list[int]:
+    """Water-filling: titles shorter than an even share keep their length, the rest share what is left."""
+    shares = [0] * len(lengths)
+    remaining = budget
+    pending = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    while pending:
+        share = max(0, remaining // len(pending))
+        i = pending[0]
+        if lengths[i] <= share:
+            shares[i] = lengths[i]
+            remaining -= lengths[i]
+            pending.pop(0)
+            continue
+        for j in pending:
+            shares[j] = share
+        break
+    return shares
+
+
+def _cut(text: str, units: int) -> str:
+    """``text`` in at most ``units`` (Slack's count), cut with "…" without splitting a character,
+    a combining mark from its letter, an emoji sequence, or an ``&amp;`` escape."""
+    if slack_len(text) <= units:
+        return text
+    if units <= 0:
+        return ""
+    room = units - slack_len(ELLIPSIS)
+    end, used = 0, 0
+    while end < len(text) and used + slack_len(text[end]) <= room:
+        used += slack_len(text[end])
+        end += 1
+    while 0 < end < len(text) and _joins_previous(text[end]):
+        end -= 1
+    while end > 0 and text[end - 1] == "\u200d":
+        end -= 1
+    amp = text.rfind("&", 0, end)
+    if amp != -1 and ";" not in text[amp:end]:
+        end = amp
+    return text[:end].rstrip() + ELLIPSIS
+
+
+def _joins_previous(char: str) -> bool:
+    """Combining marks, variation selectors, ZWJ, skin tones, keycap: part of the character before."""
+    code = ord(char)
+    return (
+        unicodedata.combining(char) != 0
+        or unicodedata.category(char) in ("Mn", "Me")
+        or code in (0x200D, 0x20E3)
+        or 0xFE00 <= code <= 0xFE0F
+        or 0x1F3FB <= code <= 0x1F3FF
+        or 0xE0020 <= code <= 0xE007F
+    )

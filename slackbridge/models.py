@@ -1,0 +1,90 @@
+"""What the worker has posted to Slack, so the sync can tell what is still to do.
+
+The database is the truth and Slack a view of it; these rows are the map between the two.
+Unique constraints make "posted twice" impossible to record, and a row is claimed (saved
+without a ``ts``) before its message is posted, so a second worker sees the claim.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import Incident
+
+
+class MessageKind(models.TextChoices):
+    HEADLINE = "headline", "Headline"
+    REPLY = "reply", "Thread reply"
+
+
+class SlackMessage(models.Model):
+    """One message the bot posted (or is posting) for an incident.
+
+    A headline per incident (``entry_number`` null) and a thread reply per timeline entry
+    that has a message (``entry_number`` = ``IncidentUpdate.number``). ``ts`` is empty while
+    the post is in flight; ``digest`` is the hash of the headline last sent, so an update is
+    only sent when what Slack shows would change.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="slack_messages")
+    kind = models.CharField(max_length=8, choices=MessageKind.choices)
+    entry_number = models.PositiveIntegerField(null=True, blank=True)
+    channel = models.CharField(max_length=32)
+    ts = models.CharField(max_length=32, blank=True)
+    digest = models.CharField(max_length=64, blank=True)
+    claimed_at = models.DateTimeField(default=timezone.now)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["incident", "kind", "entry_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident"], condition=Q(kind="headline"), name="slack_one_headline_per_incident"
+            ),
+            models.UniqueConstraint(
+                fields=["incident", "entry_number"], condition=Q(kind="reply"), name="slack_one_reply_per_entry"
+            ),
+            models.UniqueConstraint(fields=["channel", "ts"], condition=~Q(ts=""), name="slack_message_ts_unique"),
+            models.CheckConstraint(
+                condition=(Q(kind="headline") & Q(entry_number__isnull=True))
+                | (Q(kind="reply") & Q(entry_number__isnull=False)),
+                name="slack_message_kind_entry",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = "headline" if self.kind == MessageKind.HEADLINE else f"reply #{self.entry_number}"
+        return f"{self.incident_id} {what} {self.channel}/{self.ts or '(posting)'}"
+
+    @property
+    def is_posted(self) -> bool:
+        return bool(self.ts)
+
+
+class ChannelTopic(models.Model):
+    """The topic the bot last set on a channel: setting an unchanged topic would post a
+    "set the channel topic" notice in the channel every time."""
+
+    channel = models.CharField(max_length=32, unique=True)
+    topic = models.TextField(blank=True)
+    set_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.topic[:40]}"
+
+
+class SyncLease(models.Model):
+    """A short, expiring lock held while one worker talks to Slack about one thing.
+
+    Row locks can't be held across a Slack call (on SQLite that would block every web
+    write for as long as Slack takes), so a worker takes a lease with one conditional
+    UPDATE; a worker that dies only blocks the item until ``until`` passes.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    owner = models.CharField(max_length=64, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.owner or 'free'})"

@@ -1,0 +1,135 @@
+"""Background tasks (django-tasks, run by ``manage.py db_worker``) that keep Slack in line.
+
+Failure policy, in one place:
+- short trouble (5xx, timeouts, connection errors) is retried inside the call by
+  ``client.worker_call`` with back-off, and 429 waits out ``Retry-After``;
+- if Slack is still unwell, the task ends and enqueues its successor with ``run_after``
+  (exponential, ``SLACK_SYNC_BACKOFF`` doubling up to ``SLACK_SYNC_BACKOFF_MAX``), for ever:
+  no change is dropped, and the first sync after Slack recovers brings the incident back
+  in line;
+- a permanent error (bad channel, bad token, missing scope) is logged once with what to fix
+  and the task stops: retrying can't help, and the next change will try again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_tasks import task
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.models import DBTaskResult, get_date_max
+
+from slackbridge import sync
+from slackbridge.client import SlackCallError, slack_enabled
+
+logger = logging.getLogger(__name__)
+_sync_off_logged = False
+
+
+def log_sync_off_once() -> None:
+    global _sync_off_logged
+    if not _sync_off_logged:
+        _sync_off_logged = True
+        logger.info("Slack sync is off: SLACK_BOT_TOKEN is empty, so nothing is posted to Slack.")
+
+
+@task()
+def sync_incident(incident_id: int, attempt: int = 0) -> dict:
+    """Make Slack show this incident (headline, thread) and the channel topic as the database says."""
+    if not slack_enabled():
+        log_sync_off_once()
+        return {"incident": incident_id, "outcome": "off"}
+    try:
+        result = sync.sync_incident(incident_id)
+    except sync.Busy as busy:
+        # Someone else is syncing it (or the topic) now and may have read the data before
+        # this change: come back when their lease ends.
+        task_ = refresh_topic if busy.name.startswith("topic:") else sync_incident
+        kwargs = {} if task_ is refresh_topic else {"incident_id": incident_id}
+        enqueue(task_, run_after=max(busy.until, timezone.now() + timedelta(seconds=1)), **kwargs)
+        return {"incident": incident_id, "outcome": "busy"}
+    except SlackCallError as err:
+        return _handle_slack_error(err, sync_incident, {"incident_id": incident_id}, attempt)
+    except sync.NotConfigured as err:
+        logger.error("Slack sync of incident %s skipped: %s", incident_id, err)
+        return {"incident": incident_id, "outcome": "not_configured"}
+    return {**result, "outcome": "done"}
+
+
+@task()
+def refresh_topic(attempt: int = 0) -> dict:
+    """Set the channel topic from the open incidents (also run after a topic lease was busy)."""
+    if not slack_enabled():
+        log_sync_off_once()
+        return {"outcome": "off"}
+    try:
+        return {"outcome": "done", "topic": sync.sync_topic()}
+    except sync.Busy as busy:
+        enqueue(refresh_topic, run_after=max(busy.until, timezone.now() + timedelta(seconds=1)))
+        return {"outcome": "busy"}
+    except SlackCallError as err:
+        return _handle_slack_error(err, refresh_topic, {}, attempt)
+
+
+@task()
+def refresh_names() -> dict:
+    """Refresh stored display names that are missing or older than ``SLACK_NAME_MAX_AGE_HOURS``.
+
+    Each incident sync already resolves its own people; this one is for a periodic run (cron:
+    ``manage.py shell -c "from slackbridge.tasks import refresh_names; refresh_names.enqueue()"``).
+    """
+    if not slack_enabled():
+        log_sync_off_once()
+        return {"outcome": "off"}
+    try:
+        return {"outcome": "done", "stored": sync.resolve_names(sync.stale_people())}
+    except SlackCallError as err:
+        return _handle_slack_error(err, None, {}, 0)
+
+
+def _handle_slack_error(err: SlackCallError, retry_task, kwargs: dict, attempt: int) -> dict:
+    what = f"incident {kwargs['incident_id']}" if "incident_id" in kwargs else "channel topic"
+    if not err.transient:
+        hint = err.hint(channel=settings.SLACK_INCIDENTS_CHANNEL) or "see the Slack error code in Slack's API docs."
+        logger.error("Slack sync of %s stopped: %s failed with %s. To fix: %s", what, err.method, err.code, hint)
+        return {"outcome": "gave_up", "error": err.code}
+    if retry_task is None:
+        logger.warning("Slack is unavailable (%s); will try again on the next run", err)
+        return {"outcome": "retry_later", "error": err.code}
+    delay = min(settings.SLACK_SYNC_BACKOFF * 2**attempt, settings.SLACK_SYNC_BACKOFF_MAX)
+    delay = max(delay, err.retry_after or 0)
+    logger.warning("Slack is unavailable for %s (%s); trying again in %.1f s", what, err, delay)
+    enqueue(retry_task, run_after=timezone.now() + timedelta(seconds=delay), attempt=attempt + 1, **kwargs)
+    return {"outcome": "retry", "error": err.code, "delay": delay}
+
+
+def enqueue_sync(incident_id: int) -> None:
+    """What the receiver calls after an incident changed: one DB insert, no Slack call."""
+    enqueue(sync_incident, incident_id=incident_id)
+
+
+def enqueue(task_, *, run_after=None, **kwargs) -> None:
+    """Enqueue, unless the same task for the same arguments is already waiting to run no later.
+
+    A burst of 100 changes to one incident then needs one sync, not 100. Safe because a
+    queued task reads the database when it runs, after this change has committed.
+    """
+    if _already_queued(task_, run_after, kwargs):
+        return
+    (task_.using(run_after=run_after) if run_after else task_).enqueue(**kwargs)
+
+
+def _already_queued(task_, run_after, kwargs: dict) -> bool:
+    if not isinstance(task_.get_backend(), DatabaseBackend):
+        return False
+    queued = DBTaskResult.objects.filter(status="READY", task_path=task_.module_path)
+    if "incident_id" in kwargs:
+        queued = queued.filter(args_kwargs__kwargs__incident_id=kwargs["incident_id"])
+    if run_after is None:
+        queued = queued.filter(run_after__lte=timezone.now()) | queued.filter(run_after=get_date_max())
+    else:
+        queued = queued.filter(run_after__lte=run_after) | queued.filter(run_after=get_date_max())
+    return queued.exists()

@@ -1,0 +1,103 @@
+"""End-to-end: services → signal → queued task → real worker → fake Slack."""
+
+import pytest
+
+from incidents import services
+from incidents.models import Component, Source, Status
+from slackbridge.models import MessageKind, SlackMessage
+from slackbridge.tests.fakeslack import DEFAULT_CHANNEL
+from slackbridge.tests.syncutil import run_worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def create(title="Marketplace down", **kwargs):
+    kwargs.setdefault("author", "U0POINT")
+    kwargs.setdefault("source", Source.SLACK)
+    return services.incident_create(title=title, **kwargs)
+
+
+def headline_of(fake, incident):
+    row = SlackMessage.objects.get(incident=incident, kind=MessageKind.HEADLINE)
+    return row, fake.message(DEFAULT_CHANNEL, row.ts)
+
+
+def test_create_posts_one_headline_and_sets_topic(fake_slack):
+    incident = create(severity="sev-2", point="U0POINT")
+    assert run_worker() == 1
+    messages = fake_slack.messages(DEFAULT_CHANNEL)
+    assert len(messages) == 1
+    blocks = messages[0]["blocks"]
+    assert blocks[0]["text"]["text"] == f"DCL-{incident.pk} Marketplace down"
+    actions = blocks[-1]["elements"]
+    assert [a["action_id"] for a in actions] == ["incident_acknowledge", "incident_update", "incident_resolve"]
+    assert {a["value"] for a in actions} == {str(incident.pk)}
+    assert fake_slack.topic(DEFAULT_CHANNEL) == f":two: DCL-{incident.pk} Marketplace down"
+    # Running the sync again changes nothing in Slack.
+    fake_slack.reset_calls()
+    from slackbridge.tasks import sync_incident
+
+    sync_incident.enqueue(incident_id=incident.pk)
+    run_worker()
+    assert len(fake_slack.messages(DEFAULT_CHANNEL)) == 1
+    assert [c.method for c in fake_slack.calls if c.method != "users.info"] == []
+
+
+def test_update_with_message_edits_headline_and_adds_one_reply(fake_slack):
+    incident = create()
+    run_worker()
+    services.incident_update(
+        incident_id=incident.pk,
+        author="U0POINT",
+        source=Source.SLACK,
+        status=Status.IDENTIFIED,
+        message="DB <!channel>",
+    )
+    run_worker()
+    row, msg = headline_of(fake_slack, incident)
+    assert fake_slack.edit_count(DEFAULT_CHANNEL, row.ts) == 1
+    assert "Identified" in str(msg["blocks"])
+    replies = fake_slack.replies(DEFAULT_CHANNEL, row.ts)
+    assert len(replies) == 1
+    assert "DB &lt;!channel&gt;" in replies[0]["text"]
+    assert "<!channel>" not in replies[0]["text"]
+
+
+def test_resolve_shows_duration_and_topic_drops_it(fake_slack):
+    keep = create("Other thing", severity="sev-4")
+    incident = create()
+    run_worker()
+    services.incident_resolve(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message="Fixed")
+    run_worker()
+    _, msg = headline_of(fake_slack, incident)
+    text = str(msg["blocks"])
+    assert "Resolved" in text
+    assert "*Duration*" in text
+    assert [a["action_id"] for a in msg["blocks"][-1]["elements"]] == ["incident_update"]
+    assert fake_slack.topic(DEFAULT_CHANNEL) == f":four: DCL-{keep.pk} Other thing"
+    services.incident_resolve(incident_id=keep.pk, author="U0POINT", source=Source.SLACK)
+    run_worker()
+    assert fake_slack.topic(DEFAULT_CHANNEL) == ":white_check_mark: All systems operational"
+
+
+def test_admin_edit_has_the_same_effects(fake_slack, staff_client):
+    component = Component.objects.create(name="Marketplace", slug="marketplace")
+    incident = create()
+    run_worker()
+    row, _ = headline_of(fake_slack, incident)
+    services.incident_update(
+        incident_id=incident.pk,
+        author="staff:alice",
+        source=Source.ADMIN,
+        title="Marketplace & catalyst down",
+        components=[component],
+        message="Backfilled detail",
+    )
+    run_worker()
+    _, msg = headline_of(fake_slack, incident)
+    assert msg["blocks"][0]["text"]["text"].endswith("Marketplace & catalyst down")
+    assert "Marketplace" in msg["blocks"][1]["fields"][4]["text"]
+    replies = fake_slack.replies(DEFAULT_CHANNEL, row.ts)
+    assert len(replies) == 1
+    assert "alice (admin)" in replies[0]["text"]
+    assert fake_slack.topic(DEFAULT_CHANNEL).endswith("Marketplace &amp; catalyst down")
