@@ -79,11 +79,13 @@ def incident_create(
     components: Iterable[Component | int] = (),
     message: str = "",
     incident_id: int | None = None,
+    record: dict[str, Any] | None = None,
 ) -> Incident:
     """Open (or backfill) an incident; its timeline starts with row 1.
 
     An incident created already resolved or invalid is a backfill, and its first
-    timeline row says so.
+    timeline row says so. `record` adds facts to row 1's `changes` as `{key: [None, value]}`
+    (the import keeps the first version's id there to recognise what it already imported).
     """
     now = timezone.now()
     incident = Incident(
@@ -118,6 +120,8 @@ def incident_create(
             changes["components"] = [[], _component_names(component_ids)]
         if backfill:
             changes["backfill"] = [None, True]
+        for key, value in (record or {}).items():
+            changes.setdefault(key, [None, _jsonable(value)])
         IncidentUpdate.objects.create(
             incident=incident,
             number=1,
