@@ -1,0 +1,148 @@
+"""Request objects: verify an HTTP request from Slack, then parse it into plain data.
+
+The handlers in commands.py and interactions.py only ever see these objects, so the same
+handlers serve the HTTP endpoints and Socket Mode (where Slack has already authenticated
+the connection and hands us the same fields as a dict).
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from slackbridge import signature
+
+
+class SlackRequestError(Exception):
+    """A request we refuse before any handler runs; `status` is the HTTP status to answer."""
+
+    status: int = 400
+
+    def __init__(self, status: int, reason: str = "") -> None:
+        super().__init__(reason or str(status))
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """One slash command invocation (Slack's form fields, trimmed to what we use)."""
+
+    command: str
+    text: str
+    user_id: str
+    team_id: str = ""
+    channel_id: str = ""
+    trigger_id: str = ""
+    base_url: str = ""
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any], *, base_url: str = "") -> "SlashCommand":
+        command = str(fields.get("command") or "").strip()
+        user_id = str(fields.get("user_id") or "").strip()
+        if not command or not user_id:
+            raise SlackRequestError(400, "A slash command needs `command` and `user_id`.")
+        return cls(
+            command=command.lower(),
+            text=str(fields.get("text") or ""),
+            user_id=user_id,
+            team_id=str(fields.get("team_id") or ""),
+            channel_id=str(fields.get("channel_id") or ""),
+            trigger_id=str(fields.get("trigger_id") or ""),
+            base_url=base_url,
+        )
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A block action or view submission (Slack's `payload` JSON)."""
+
+    payload: dict = field(repr=False)
+    base_url: str = ""
+
+    @classmethod
+    def from_payload(cls, payload: Any, *, base_url: str = "") -> "Interaction":
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            raise SlackRequestError(400, "An interaction payload must be a JSON object with a `type`.")
+        if not isinstance(payload.get("user"), dict) or not payload["user"].get("id"):
+            raise SlackRequestError(400, "An interaction payload must name its `user`.")
+        return cls(payload=payload, base_url=base_url)
+
+    @property
+    def type(self) -> str:
+        return self.payload["type"]
+
+    @property
+    def user_id(self) -> str:
+        return str(self.payload["user"]["id"])
+
+    @property
+    def team_id(self) -> str:
+        team = self.payload.get("team")
+        if isinstance(team, dict) and team.get("id"):
+            return str(team["id"])
+        return str(self.payload["user"].get("team_id") or "")
+
+    @property
+    def trigger_id(self) -> str:
+        return str(self.payload.get("trigger_id") or "")
+
+    @property
+    def view(self) -> dict:
+        view = self.payload.get("view")
+        return view if isinstance(view, dict) else {}
+
+    @property
+    def actions(self) -> list[dict]:
+        actions = self.payload.get("actions")
+        return [a for a in actions if isinstance(a, dict)] if isinstance(actions, list) else []
+
+
+def verify_http_request(request: HttpRequest) -> bytes:
+    """Return the raw body if it carries a valid, fresh signature; raise 401 otherwise.
+
+    Runs before the body is parsed or any table is touched.
+    """
+    body = request.body
+    ok = signature.verify(
+        secret=settings.SLACK_SIGNING_SECRET,
+        timestamp=request.headers.get("X-Slack-Request-Timestamp"),
+        signature=request.headers.get("X-Slack-Signature"),
+        body=body,
+    )
+    if not ok:
+        raise SlackRequestError(401)
+    return body
+
+
+def form_fields(body: bytes) -> dict[str, str]:
+    """Decode a form body exactly as signed (last value wins, as in Slack's single-valued fields)."""
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SlackRequestError(400, "The body is not a UTF-8 form.") from exc
+
+
+def interaction_payload(fields: Mapping[str, str]) -> Any:
+    try:
+        return json.loads(fields.get("payload") or "")
+    except ValueError as exc:
+        raise SlackRequestError(400, "The `payload` field is not JSON.") from exc
+
+
+def team_allowed(team_id: str) -> bool:
+    allowed = settings.SLACK_ALLOWED_TEAM_IDS
+    return not allowed or team_id in allowed
+
+
+def public_base_url(request: HttpRequest | None = None) -> str:
+    """Origin for links sent to Slack: PUBLIC_BASE_URL when set, else the host Slack called."""
+    if settings.PUBLIC_BASE_URL:
+        return settings.PUBLIC_BASE_URL
+    if request is not None:
+        return request.build_absolute_uri("/").rstrip("/")
+    return ""

@@ -1,0 +1,338 @@
+"""Slash commands end to end: signed form bodies through the Django stack, the fake Slack for modals."""
+
+import pytest
+
+from incidents.models import Incident, IncidentUpdate, Severity, Source, Status, Visibility
+from incidents.tests.factories import make_component, make_incident
+from slackbridge.commands import GrammarError, parse_create, parse_update, suggest_status
+from slackbridge.tests.slack_requests import send_command
+
+pytestmark = pytest.mark.django_db
+
+
+def reply_text(response) -> str:
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    return body["text"]
+
+
+# -- /create-incident ---------------------------------------------------------------------------------------
+def test_create_one_line_creates_at_once(client, fake_slack, settings):
+    settings.PUBLIC_BASE_URL = "https://status.example.com"
+    text = reply_text(send_command(client, "create_incident_one_line"))
+    incident = Incident.objects.get()
+    assert (incident.title, incident.severity, incident.status) == ("Marketplace down", "sev-2", "investigating")
+    assert incident.created_by == "U0REPORTER"
+    assert incident.updates.get().source == Source.SLACK
+    assert f"<https://status.example.com/incidents/{incident.key}|{incident.key}>" in text
+    assert fake_slack.calls == []
+
+
+def test_create_one_line_defaults_to_sev3_and_links_to_request_host(client, fake_slack):
+    text = reply_text(send_command(client, text="Login is slow"))
+    incident = Incident.objects.get()
+    assert incident.severity == Severity.SEV3
+    assert f"<http://testserver/incidents/{incident.key}|{incident.key}>" in text
+
+
+@pytest.mark.parametrize("word", ["SEV-1", "sev1", "[sev-1]", "Sev_1"])
+def test_create_accepts_severity_spellings(client, fake_slack, word):
+    reply_text(send_command(client, text=f"{word} Everything is down"))
+    assert Incident.objects.get().severity == Severity.SEV1
+
+
+def test_create_escapes_mrkdwn_in_echoed_title(client, fake_slack):
+    text = reply_text(send_command(client, text="<!channel> & <@U0BOSS> look"))
+    assert Incident.objects.get().title == "<!channel> & <@U0BOSS> look"
+    assert "&lt;!channel&gt; &amp; &lt;@U0BOSS&gt; look" in text
+    assert "<!channel>" not in text
+    assert "<@U0BOSS>" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("sev-9 Broken", "There is no severity `sev-9`"),
+        ("sev-2", "needs a title"),
+        ("x" * 121, "121 characters; the limit is 120"),
+    ],
+)
+def test_create_bad_input_explains_and_writes_nothing(client, fake_slack, text, problem):
+    reply = reply_text(send_command(client, text=text))
+    assert problem in reply
+    assert "/create-incident [sev-N] &lt;title&gt;" in reply  # the grammar
+    assert "You typed:" in reply
+    assert not Incident.objects.exists()
+
+
+def test_create_help_prints_the_grammar(client, fake_slack):
+    text = reply_text(send_command(client, "create_incident_help"))
+    assert "/create-incident [sev-N] &lt;title&gt;" in text
+    assert not Incident.objects.exists()
+
+
+def test_create_without_text_opens_the_modal(client, fake_slack):
+    make_component("Marketplace")
+    response = send_command(client, "create_incident_no_text", trigger_id=fake_slack.new_trigger())
+    assert response.status_code == 200
+    assert response.content == b""
+    (call,) = fake_slack.calls
+    assert call.method == "views.open"
+    view = call.params["view"]
+    assert view["callback_id"] == "create_incident"
+    blocks = {b["block_id"]: b for b in view["blocks"]}
+    assert set(blocks) >= {"title", "description", "severity", "reported_at", "point", "contact", "components"}
+    assert blocks["title"]["element"]["max_length"] == 120
+    assert blocks["description"]["element"]["multiline"] is True
+    severity_labels = [o["text"]["text"] for o in blocks["severity"]["element"]["options"]]
+    assert severity_labels[0] == "sev-1 · Critical, impacting more than 50% of users"
+    assert blocks["severity"]["element"]["initial_option"]["value"] == "sev-3"
+    assert blocks["reported_at"]["element"]["type"] == "datetimepicker"
+    assert blocks["point"]["element"]["type"] == blocks["contact"]["element"]["type"] == "users_select"
+    assert [o["text"]["text"] for o in blocks["components"]["element"]["options"]] == ["Marketplace"]
+    assert blocks["visibility"]["element"]["type"] == "checkboxes"
+
+
+def test_modal_without_components_leaves_the_select_out(client, fake_slack):
+    send_command(client, "create_incident_no_text", trigger_id=fake_slack.new_trigger())
+    blocks = [b.get("block_id") for b in fake_slack.calls_to("views.open")[0].params["view"]["blocks"]]
+    assert "components" not in blocks
+
+
+def test_expired_trigger_gives_a_helpful_reply(client, fake_slack):
+    text = reply_text(send_command(client, "create_incident_no_text", trigger_id="1.2.stale"))
+    assert "Could not open the form" in text
+    assert "invalid_trigger_id" in text
+    assert "/create-incident [sev-N] &lt;title&gt;" in text
+
+
+def test_without_bot_token_the_form_explains(client, fake_slack, settings):
+    settings.SLACK_BOT_TOKEN = ""
+    text = reply_text(send_command(client, "create_incident_no_text"))
+    assert "SLACK_BOT_TOKEN" in text
+    assert fake_slack.calls == []
+
+
+# -- /update-incident ---------------------------------------------------------------------------------------
+@pytest.fixture
+def incident():
+    return make_incident("Marketplace down", severity=Severity.SEV2)
+
+
+def update(client, text):
+    return reply_text(send_command(client, "update_incident_one_line", text=text))
+
+
+@pytest.mark.parametrize("key_form", ["{key}", "{id}", "{lower}", "#{id}"])
+def test_update_status_with_message(client, fake_slack, incident, key_form):
+    key = key_form.format(key=incident.key, id=incident.pk, lower=incident.key.lower())
+    text = update(client, f"{key}   MONITORING   Fix deployed, watching error rates")
+    incident.refresh_from_db()
+    assert incident.status == Status.MONITORING
+    last = incident.updates.order_by("-number").first()
+    assert (last.message, last.author, last.source, last.visibility) == (
+        "Fix deployed, watching error rates",
+        "U0REPORTER",
+        Source.SLACK,
+        Visibility.PUBLIC,
+    )
+    assert "now *monitoring*" in text
+    assert incident.key in text
+
+
+def test_update_resolved_closes(client, fake_slack, incident):
+    update(client, f"{incident.key} resolved Rolled back")
+    incident.refresh_from_db()
+    assert incident.status == Status.RESOLVED
+    assert incident.closed_at is not None
+
+
+def test_update_invalid_marks_invalid(client, fake_slack, incident):
+    update(client, f"{incident.key} invalid duplicate of another")
+    incident.refresh_from_db()
+    assert incident.status == Status.INVALID
+
+
+def test_update_reopens_a_resolved_incident(client, fake_slack, incident):
+    update(client, f"{incident.key} resolved")
+    update(client, f"{incident.key} investigating It is back")
+    incident.refresh_from_db()
+    assert incident.status == Status.INVESTIGATING
+    assert incident.closed_at is None
+
+
+@pytest.mark.parametrize("word", ["sev-1", "SEV1", "sev_1"])
+def test_update_severity(client, fake_slack, incident, word):
+    update(client, f"{incident.key} {word} Now everyone is affected")
+    incident.refresh_from_db()
+    assert incident.severity == Severity.SEV1
+    assert incident.updates.order_by("-number").first().message == "Now everyone is affected"
+
+
+def test_update_rca_link_even_after_close(client, fake_slack, incident):
+    update(client, f"{incident.key} resolved")
+    update(client, f"{incident.key} rca <https://docs.example.com/rca/1>")
+    incident.refresh_from_db()
+    assert incident.rca_link == "https://docs.example.com/rca/1"
+
+
+def test_update_ack_makes_the_author_point(client, fake_slack, incident):
+    update(client, f"{incident.key} ack")
+    incident.refresh_from_db()
+    assert incident.point == "U0REPORTER"
+    assert incident.acknowledged_at is not None
+
+
+def test_update_note_is_internal(client, fake_slack, incident):
+    update(client, f"{incident.key} note Customer X escalated")
+    last = incident.updates.order_by("-number").first()
+    assert (last.message, last.visibility) == ("Customer X escalated", Visibility.INTERNAL)
+
+
+def test_update_plain_message_keeps_status(client, fake_slack, incident):
+    update(client, f"{incident.key} We are still looking into it")
+    incident.refresh_from_db()
+    assert incident.status == Status.INVESTIGATING
+    assert incident.updates.order_by("-number").first().message == "We are still looking into it"
+
+
+def test_update_message_keyword_forces_a_message(client, fake_slack, incident):
+    update(client, f"{incident.key} message Monitor the queue please")
+    incident.refresh_from_db()
+    assert incident.status == Status.INVESTIGATING
+    assert incident.updates.order_by("-number").first().message == "Monitor the queue please"
+
+
+def test_update_nothing_changed_says_so(client, fake_slack, incident):
+    text = update(client, f"{incident.key} investigating")
+    assert "Nothing changed" in text
+    assert incident.updates.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{key} monitring fix is out", "did you mean *monitoring*?"),
+        ("{key} resolve fixed", "did you mean *resolved*?"),
+        ("{key} fixed", "did you mean *resolved*?"),
+        ("{key} sev-7", "There is no severity `sev-7`"),
+        ("{key} rca", "`rca` needs one link"),
+        ("{key} note", "`note` needs some text"),
+        ("{key} rca not-a-url", "rca link: Enter a valid URL."),
+        ("DCL-99999 resolved", "There is no incident DCL-99999"),
+        ("XYZ-1 resolved", "`XYZ-1` is not an incident key"),
+        ("marketplace is down", "`marketplace` is not an incident key"),
+    ],
+)
+def test_update_bad_input_explains_and_writes_nothing(client, fake_slack, incident, text, problem):
+    reply = update(client, text.format(key=incident.key))
+    assert problem in reply
+    assert "/update-incident &lt;key&gt; &lt;status&gt; [message]" in reply
+    assert "You typed:" in reply
+    assert incident.updates.count() == 1
+    incident.refresh_from_db()
+    assert incident.status == Status.INVESTIGATING
+    assert incident.rca_link == ""
+
+
+def test_update_help_lists_every_form(client, fake_slack):
+    text = reply_text(send_command(client, "update_incident_help"))
+    for form in ("&lt;status&gt; [message]", "sev-N [message]", "rca &lt;url&gt;", "ack", "note &lt;text&gt;"):
+        assert form in text
+    assert "investigating|identified|monitoring|resolved|invalid" in text
+
+
+def test_update_without_text_opens_the_picker(client, fake_slack):
+    sev3 = make_incident("Minor glitch", severity=Severity.SEV3)
+    sev1 = make_incident("Everything down", severity=Severity.SEV1)
+    closed = make_incident("Yesterday", severity=Severity.SEV1)
+    from incidents import services
+
+    services.incident_resolve(incident_id=closed.pk, author="U0X", source=Source.SLACK)
+    response = send_command(client, "update_incident_no_text", trigger_id=fake_slack.new_trigger())
+    assert response.status_code == 200
+    assert response.content == b""
+    (call,) = fake_slack.calls
+    select = call.params["view"]["blocks"][0]["accessory"]
+    groups = [(g["label"]["text"], [o["value"] for o in g["options"]]) for g in select["option_groups"]]
+    assert groups == [("Open", [str(sev1.pk), str(sev3.pk)]), ("Recently closed", [str(closed.pk)])]
+
+
+def test_update_key_alone_opens_the_prefilled_form(client, fake_slack, incident):
+    send_command(client, "update_incident_one_line", text=incident.key, trigger_id=fake_slack.new_trigger())
+    (call,) = fake_slack.calls
+    view = call.params["view"]
+    assert view["callback_id"] == "update_incident"
+    assert view["private_metadata"] == str(incident.pk)
+
+
+# -- /incidents ---------------------------------------------------------------------------------------------
+def test_incidents_lists_open_ones(client, fake_slack, incident):
+    internal = make_incident("Staff only", visibility=Visibility.INTERNAL)
+    done = make_incident("Old one")
+    from incidents import services
+
+    services.incident_resolve(incident_id=done.pk, author="U0X", source=Source.SLACK)
+    text = reply_text(send_command(client, "incidents_list"))
+    assert incident.key in text
+    assert internal.key in text
+    assert "internal" in text
+    assert f"/admin/incidents/incident/{internal.pk}/change/" in text
+    assert done.key not in text
+    text_all = reply_text(send_command(client, "incidents_list_all"))
+    assert done.key in text_all
+    assert "Recently closed" in text_all
+
+
+def test_incidents_empty(client, fake_slack):
+    assert "No open incidents" in reply_text(send_command(client, "incidents_list"))
+
+
+def test_incidents_unknown_argument(client, fake_slack):
+    text = reply_text(send_command(client, "incidents_list", text="everything"))
+    assert "`everything` is not an option" in text
+    assert "/incidents all" in text
+
+
+def test_unknown_command(client, fake_slack):
+    text = reply_text(send_command(client, "incidents_list", command="/crash"))
+    assert "does not know `/crash`" in text
+
+
+def test_command_names_are_configurable(client, fake_slack, settings):
+    settings.SLACK_CREATE_COMMAND = "/declare"
+    reply_text(send_command(client, command="/declare", text="sev-1 Renamed"))
+    assert Incident.objects.get().title == "Renamed"
+
+
+def test_other_workspace_is_refused(client, fake_slack, settings):
+    settings.SLACK_ALLOWED_TEAM_IDS = ["T0OTHER"]
+    text = reply_text(send_command(client))
+    assert "only serves its own Slack workspace" in text
+    assert not Incident.objects.exists()
+    assert not IncidentUpdate.objects.exists()
+
+
+# -- the grammar, without HTTP ------------------------------------------------------------------------------
+def test_parse_create():
+    assert parse_create("  sev-4   Spaces   everywhere ") == parse_create("SEV4 Spaces everywhere")
+    assert parse_create("Severe outage").title == "Severe outage"
+    with pytest.raises(GrammarError):
+        parse_create("")
+
+
+def test_parse_update_forms():
+    assert parse_update("12").action == "form"
+    assert parse_update("DCL-12 Identified: root cause found").value == "identified"
+    assert parse_update("12 acknowledge").action == "ack"
+    assert parse_update("12 rca https://x.example/rca").value == "https://x.example/rca"
+    assert parse_update("12 the site is up again").message == "the site is up again"
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("monitring", "monitoring"), ("Resolvd".lower(), "resolved"), ("investigatin", "investigating"), ("we", None)],
+)
+def test_suggest_status(word, expected):
+    assert suggest_status(word) == expected
