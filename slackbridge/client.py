@@ -4,8 +4,14 @@ Request-path calls (`views.open`/`views.update`, whose trigger expires in 3 s) u
 short timeout and no retries; the worker uses `worker_client()` with retries.
 """
 
+import logging
+import time
+from http.client import HTTPException
+from typing import Any
+
 from django.conf import settings
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 REQUEST_PATH_TIMEOUT = 2.5
 
@@ -63,3 +69,154 @@ def _try_view_call(call, method: str) -> str | None:
         log.warning("%s failed: %r", method, exc)
         return "Slack did not answer in time"
     return None
+
+
+# --- Worker side ----------------------------------------------------------------------------------------------
+# Everything below runs in the worker only, never on a request: it may wait (back-off, Retry-After).
+
+logger = logging.getLogger(__name__)
+
+# Error codes that no retry will fix: someone has to change configuration in Slack or in our settings.
+PERMANENT_ERRORS = {
+    "channel_not_found": "SLACK_INCIDENTS_CHANNEL ({channel}) is not a channel the bot can see: "
+    "set it to the channel id (C…, from the channel's details) and invite the bot to it.",
+    "not_in_channel": "the bot is not a member of {channel}: invite it with /invite @<bot name> in that channel.",
+    "is_archived": "channel {channel} is archived: unarchive it or set SLACK_INCIDENTS_CHANNEL to another one.",
+    "channel_is_archived": "channel {channel} is archived: unarchive it or set SLACK_INCIDENTS_CHANNEL to another one.",
+    "invalid_auth": "SLACK_BOT_TOKEN is not valid: copy the Bot User OAuth Token (xoxb-…) from the Slack app's "
+    "OAuth & Permissions page.",
+    "not_authed": "SLACK_BOT_TOKEN is missing from the request: set it to the Bot User OAuth Token (xoxb-…).",
+    "token_revoked": "SLACK_BOT_TOKEN was revoked: reinstall the Slack app and set the new token.",
+    "token_expired": "SLACK_BOT_TOKEN has expired: reinstall the Slack app and set the new token.",
+    "account_inactive": "the bot's Slack account is inactive: reinstall the Slack app and set the new token.",
+    "missing_scope": "the Slack app lacks a scope ({detail}): add it under OAuth & Permissions and reinstall.",
+    "no_permission": "the bot may not do this in {channel}: check the channel's posting permissions.",
+    "restricted_action": "the workspace does not let the bot do this in {channel}: check its posting permissions.",
+    "team_access_not_granted": "the token has no access to this workspace: reinstall the Slack app.",
+}
+# ok=false codes that mean "Slack is having trouble", retried like a 5xx.
+TRANSIENT_ERRORS = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+
+
+class SlackCallError(Exception):
+    """A Web API call failed; ``transient`` says whether trying again later may help.
+
+    ``retry_after`` (seconds) is set when Slack said how long to wait (HTTP 429).
+    """
+
+    def __init__(
+        self, method: str, code: str, *, transient: bool, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(f"{method}: {code}" + (f" (HTTP {status})" if status else ""))
+        self.method = method
+        self.code = code
+        self.transient = transient
+        self.status = status
+        self.retry_after = retry_after
+
+    def hint(self, *, channel: str = "") -> str:
+        """What a person has to fix, for permanent errors (empty for others)."""
+        template = PERMANENT_ERRORS.get(self.code, "")
+        return template.format(channel=channel or "the channel", detail=self.code)
+
+
+def worker_client() -> WebClient:
+    return web_client(timeout=settings.SLACK_WORKER_TIMEOUT)
+
+
+def worker_call(method: str, **params: Any) -> dict:
+    """Call a Web API method from the worker, riding out short trouble.
+
+    Connection errors, timeouts, 5xx and Slack's own "try later" codes are retried
+    ``SLACK_RETRY_ATTEMPTS`` times with exponential back-off from ``SLACK_RETRY_BACKOFF``
+    seconds. HTTP 429 waits exactly ``Retry-After`` (when that is at most
+    ``SLACK_RETRY_MAX_WAIT``) and does not count as an attempt, so a rate limit is waited out,
+    never hammered. What is left is raised as ``SlackCallError``; the task decides whether to
+    come back later (transient) or to stop and say what to fix (permanent).
+    """
+    client = worker_client()
+    attempts = max(1, settings.SLACK_RETRY_ATTEMPTS)
+    failures = waits = 0
+    while True:
+        error = _call_once(client, method, params)
+        if isinstance(error, dict):
+            return error
+        if not error.transient:
+            raise error
+        if error.retry_after is not None:
+            waits += 1
+            if error.retry_after > settings.SLACK_RETRY_MAX_WAIT or waits > RATE_LIMIT_MAX_WAITS:
+                raise error
+            logger.info("Slack rate-limited %s; waiting %.0f s as asked (Retry-After)", method, error.retry_after)
+            time.sleep(error.retry_after)
+            continue
+        failures += 1
+        if failures >= attempts:
+            raise error
+        pause = settings.SLACK_RETRY_BACKOFF * 2 ** (failures - 1)
+        logger.warning("Slack %s failed (%s); retry %d/%d in %.2f s", method, error.code, failures, attempts - 1, pause)
+        time.sleep(pause)
+
+
+RATE_LIMIT_MAX_WAITS = 5
+
+
+def _call_once(client: WebClient, method: str, params: dict) -> dict | SlackCallError:
+    """One HTTP call; the result data, or the error classified (never raised here)."""
+    try:
+        # The SDK's own method (chat_postMessage, users_info, …) encodes each method as Slack expects.
+        return getattr(client, method.replace(".", "_"))(**params).data
+    except SlackApiError as exc:
+        response = exc.response
+        status = response.status_code
+        data = response.data if isinstance(response.data, dict) else {}
+        code = str(data.get("error") or f"http_{status}")
+        if status == 429:
+            header = (response.headers or {}).get("Retry-After") or (response.headers or {}).get("retry-after")
+            retry_after = _seconds(header)
+            return SlackCallError(method, "ratelimited", transient=True, status=status, retry_after=retry_after)
+        transient = status >= 500 or code in TRANSIENT_ERRORS
+        return SlackCallError(method, code, transient=transient, status=status)
+    except (OSError, TimeoutError, HTTPException, SlackRequestError) as exc:
+        # urllib wraps refused connections and DNS failures in URLError (an OSError); timeouts are TimeoutError.
+        return SlackCallError(method, type(exc).__name__, transient=True)
+
+
+def _seconds(header: Any) -> float:
+    if isinstance(header, list):
+        header = header[0] if header else None
+    try:
+        return max(0.0, float(header))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def post_message(*, channel: str, text: str, blocks: list | None = None, thread_ts: str = "") -> str:
+    """Post a message (a thread reply when ``thread_ts``); returns its ``ts``."""
+    params: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False}
+    if blocks is not None:
+        params["blocks"] = blocks
+    if thread_ts:
+        params["thread_ts"] = thread_ts
+    return str(worker_call("chat.postMessage", **params)["ts"])
+
+
+def update_message(*, channel: str, ts: str, text: str, blocks: list | None = None) -> None:
+    params: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+    if blocks is not None:
+        params["blocks"] = blocks
+    worker_call("chat.update", **params)
+
+
+def set_topic(*, channel: str, topic: str) -> None:
+    worker_call("conversations.setTopic", channel=channel, topic=topic)
+
+
+def user_display_name(*, user_id: str) -> str:
+    """The name Slack shows for a user: display name, else real name, else handle ("" if none)."""
+    user = worker_call("users.info", user=user_id)["user"]
+    profile = user.get("profile") or {}
+    for name in (profile.get("display_name"), profile.get("real_name"), user.get("real_name"), user.get("name")):
+        if name and str(name).strip():
+            return str(name).strip()
+    return ""
