@@ -245,9 +245,7 @@ def _cut(text: str, units: int) -> str:
     while end < len(text) and used + slack_len(text[end]) <= room:
         used += slack_len(text[end])
         end += 1
-    while 0 < end < len(text) and _joins_previous(text[end]):
-        end -= 1
-    while end > 0 and text[end - 1] == "\u200d":
+    while 0 < end < len(text) and (_joins_previous(text[end]) or text[end - 1] == "\u200d"):
         end -= 1
     amp = text.rfind("&", 0, end)
     if amp != -1 and ";" not in text[amp:end]:
