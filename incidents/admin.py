@@ -7,10 +7,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
 from django.utils import timezone
 
-from incidents import selectors, services
+from incidents import admin_views, selectors, services
 from incidents.models import OPEN_STATUSES, Component, Incident, IncidentUpdate, Person, Source, Status
 
 EDITABLE_FIELDS = (
@@ -134,7 +135,7 @@ class IncidentAdmin(admin.ModelAdmin):
         ),
     )
     inlines = (IncidentUpdateInline,)
-    actions = ("resolve_selected", "mark_invalid_selected")
+    actions = ("resolve_selected", "mark_invalid_selected", "export_csv")
     list_per_page = 50
 
     @admin.display(description="key", ordering="id")
@@ -154,6 +155,10 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the timeline is append-only: mark invalid instead
+
+    def get_urls(self):
+        metrics = self.admin_site.admin_view(lambda request: admin_views.metrics_view(request, self))
+        return [path("metrics/", metrics, name="incidents_incident_metrics"), *super().get_urls()]
 
     def save_model(self, request, obj, form, change):
         data = {f: form.cleaned_data[f] for f in EDITABLE_FIELDS if f in form.cleaned_data}
@@ -189,6 +194,12 @@ class IncidentAdmin(admin.ModelAdmin):
         for incident_id in ids:
             services.incident_mark_invalid(incident_id=incident_id, author=staff_author(request), source=Source.ADMIN)
         self.message_user(request, f"Marked {len(ids)} incident(s) invalid.", messages.SUCCESS)
+
+    @admin.action(description="Export selected incidents as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Incident]) -> HttpResponse:
+        response = HttpResponse(admin_views.incidents_csv(queryset), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="incidents-{timezone.localdate():%Y%m%d}.csv"'
+        return response
 
 
 @admin.register(Component)
