@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.syndication",
     "rest_framework",
+    "drf_spectacular",
     "corsheaders",
     "django_tasks",
     "django_tasks_db",
@@ -127,6 +128,22 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI schema of the public API at /api/schema/ (issue 5; docs/PUBLIC_API.md).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Crashbot public API",
+    "DESCRIPTION": "The legacy `GET /list` and the Atlassian Statuspage v2-compatible read API.",
+    "VERSION": "2.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["incidents.api.schema.public_endpoints_only"],
+    "ENUM_NAME_OVERRIDES": {
+        "ImpactEnum": "incidents.api.statuspage.INCIDENT_IMPACTS",
+        "IncidentStatusEnum": "incidents.api.statuspage.INCIDENT_STATUSES",
+        "ComponentStatusEnum": "incidents.api.statuspage.COMPONENT_STATUSES",
+        "MaintenanceStatusEnum": "incidents.api.statuspage.MAINTENANCE_STATUSES",
+    },
 }
 
 # Public API: open CORS (the legacy status page calls /list from another origin with
@@ -152,6 +169,8 @@ LIST_CLOSED_DAYS = env.int("LIST_CLOSED_DAYS", default=365)
 LIST_CLOSED_LIMIT = env.int("LIST_CLOSED_LIMIT", default=500)
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 STATUS_PAGE_NAME = env.str("STATUS_PAGE_NAME", default="Decentraland")
+# How often the status page re-fetches itself (conditional request; 30–60 s is kind to the server).
+STATUS_PAGE_REFRESH_SECONDS = env.int("STATUS_PAGE_REFRESH_SECONDS", default=30)
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")

@@ -1,13 +1,27 @@
 """Reads shared by more than one caller (public API, pages, Slack, admin)."""
 
+import hashlib
 import re
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db import connection
+from django.db.models import Max, Min, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
-from incidents.models import OPEN_STATUSES, Component, Incident, IncidentUpdate, Person, Status, Visibility
+from incidents.models import (
+    OPEN_STATUSES,
+    SEVERITY_IMPACT,
+    Component,
+    ComponentStatus,
+    Incident,
+    IncidentUpdate,
+    Person,
+    Severity,
+    Status,
+    Visibility,
+)
 
 NOT_ASSIGNED = "Not assigned"
 _KEY = re.compile(r"^\s*#?(?:(?P<prefix>[A-Za-z]+)-)?(?P<id>\d{1,12})\s*$")
@@ -70,8 +84,11 @@ def incidents_recently_closed(*, days: int = 14, include_internal: bool = True) 
 
 
 def incident_list_legacy() -> tuple[list[Incident], list[Incident]]:
-    """The `/list` payload: open incidents and a bounded window of closed ones (LEGACY.md order)."""
-    public = incident_public_queryset().prefetch_related("components")
+    """The `/list` payload: open incidents and a bounded window of closed ones (LEGACY.md order).
+
+    Components of both lists are fetched in one query, so the whole payload costs three.
+    """
+    public = incident_public_queryset()
     open_incidents = list(public.filter(status__in=OPEN_STATUSES).order_by("severity", "reported_at", "id"))
     since = timezone.now() - timedelta(days=settings.LIST_CLOSED_DAYS)
     closed = list(
@@ -79,6 +96,7 @@ def incident_list_legacy() -> tuple[list[Incident], list[Incident]]:
             : settings.LIST_CLOSED_LIMIT
         ]
     )
+    prefetch_related_objects([*open_incidents, *closed], "components")
     return open_incidents, closed
 
 
@@ -101,3 +119,238 @@ def person_label(*, slack_id: str, free_text: str, names: dict[str, str]) -> str
 
 def components_ordered() -> QuerySet[Component]:
     return Component.objects.order_by("position", "name")
+
+
+# ---------------------------------------------------------------------------
+# Public status (Statuspage v2 API, status page, feeds).
+
+# SPEC §2: a component's status follows the worst open public incident affecting it.
+IMPACT_COMPONENT_STATUS = {
+    "critical": ComponentStatus.MAJOR_OUTAGE,
+    "major": ComponentStatus.PARTIAL_OUTAGE,
+    "minor": ComponentStatus.DEGRADED_PERFORMANCE,
+    "none": ComponentStatus.OPERATIONAL,
+}
+# Worst first; used to pick the worst of several statuses.
+COMPONENT_STATUS_RANK = {
+    ComponentStatus.MAJOR_OUTAGE: 4,
+    ComponentStatus.PARTIAL_OUTAGE: 3,
+    ComponentStatus.DEGRADED_PERFORMANCE: 2,
+    ComponentStatus.UNDER_MAINTENANCE: 1,
+    ComponentStatus.OPERATIONAL: 0,
+}
+# Statuspage's page indicator and its description, worst first.
+INDICATOR_RANK = {"critical": 4, "major": 3, "minor": 2, "maintenance": 1, "none": 0}
+INDICATOR_DESCRIPTION = {
+    "none": "All Systems Operational",
+    "minor": "Minor Service Outage",
+    "major": "Partial System Outage",
+    "critical": "Major System Outage",
+    "maintenance": "Service Under Maintenance",
+}
+COMPONENT_STATUS_INDICATOR = {
+    ComponentStatus.OPERATIONAL: "none",
+    ComponentStatus.UNDER_MAINTENANCE: "maintenance",
+    ComponentStatus.DEGRADED_PERFORMANCE: "minor",
+    ComponentStatus.PARTIAL_OUTAGE: "major",
+    ComponentStatus.MAJOR_OUTAGE: "critical",
+}
+UPTIME_DAYS = 90
+
+
+def public_version_stamp() -> str:
+    """A cheap fingerprint of everything the public side shows, in one query.
+
+    Public ETags are derived from it instead of from the rendered body, so a 304 costs
+    one aggregate query. Counts catch inserts/deletes, `SUM(update_number)` catches every
+    committed change even when timestamps or ids commit out of order, the max timestamps
+    catch edits of components and display names. Internal rows are included on purpose:
+    filtering would cost more, and a spurious change only costs one full response.
+    """
+    q = connection.ops.quote_name
+    incident, component, person = (m._meta.db_table for m in (Incident, Component, Person))
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {q(incident)}), (SELECT SUM({q('update_number')}) FROM {q(incident)}),"  # noqa: S608 - table names from model meta, no user input
+        f" (SELECT MAX({q('modified_at')}) FROM {q(incident)}),"
+        f" (SELECT COUNT(*) FROM {q(component)}), (SELECT MAX({q('updated_at')}) FROM {q(component)}),"
+        f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return hashlib.sha256(repr(row).encode()).hexdigest()[:32]
+
+
+def indicator_for(*, impacts: list[str], component_statuses: list[str]) -> str:
+    """The page's `status.indicator`: worst of open incident impacts and component statuses."""
+    candidates = ["none", *impacts, *(COMPONENT_STATUS_INDICATOR[ComponentStatus(s)] for s in component_statuses)]
+    return max(candidates, key=INDICATOR_RANK.__getitem__)
+
+
+def components_with_status() -> list[Component]:
+    """Every component with `.derived_status` set (SPEC §2), in one query.
+
+    Severity values sort from worst (`sev-1`) to least, so MIN over the open public
+    incidents affecting a component is its worst incident.
+    """
+    open_public = Q(incidents__status__in=OPEN_STATUSES, incidents__visibility=Visibility.PUBLIC)
+    components = list(
+        Component.objects.annotate(worst_severity=Min("incidents__severity", filter=open_public)).order_by(
+            "position", "name"
+        )
+    )
+    for component in components:
+        component.derived_status = component_status(
+            override=component.status_override, worst_severity=component.worst_severity
+        )
+    return components
+
+
+def component_status(*, override: str, worst_severity: str | None) -> str:
+    if override:
+        return override
+    if worst_severity is None:
+        return ComponentStatus.OPERATIONAL
+    return IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
+
+
+def worst_component_status(statuses: list[str]) -> str:
+    return max(statuses, key=lambda s: COMPONENT_STATUS_RANK[ComponentStatus(s)], default=ComponentStatus.OPERATIONAL)
+
+
+def _public_detail_queryset() -> QuerySet[Incident]:
+    return incident_public_queryset().prefetch_related("components", public_updates_prefetch())
+
+
+def incidents_public_unresolved() -> list[Incident]:
+    """Open public incidents, most severe first, with components and public updates (3 queries)."""
+    return list(_public_detail_queryset().filter(status__in=OPEN_STATUSES).order_by("severity", "-reported_at", "-id"))
+
+
+def incidents_public_recent(*, limit: int = 50) -> list[Incident]:
+    """The `limit` most recent public incidents (Statuspage's incidents.json), newest first."""
+    return list(_public_detail_queryset().order_by("-reported_at", "-id")[:limit])
+
+
+def incidents_public_page(*, offset: int, limit: int) -> list[Incident]:
+    """One page of the public history, newest first, with public updates; `limit + 1` rows to tell if more exist."""
+    return list(_public_detail_queryset().order_by("-reported_at", "-id")[offset : offset + limit + 1])
+
+
+def public_updates_latest(*, limit: int = 50) -> list[IncidentUpdate]:
+    """Newest public timeline entries of public incidents (feeds), with their incident, in one query."""
+    return list(
+        IncidentUpdate.objects.filter(visibility=Visibility.PUBLIC, incident__visibility=Visibility.PUBLIC)
+        .exclude(incident__status=Status.INVALID)
+        .select_related("incident")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+@dataclass
+class UptimeDay:
+    day: date
+    status: str = ComponentStatus.OPERATIONAL
+    incidents: list[str] = field(default_factory=list)
+
+
+def uptime_days(*, today: date | None = None, days: int = UPTIME_DAYS) -> dict[int, list[UptimeDay]]:
+    """Per component id, one `UptimeDay` per calendar day (UTC, oldest first) with the worst status that day.
+
+    Built from public incident history in one query over the incidents that overlap the
+    window, however long the history is.
+    """
+    today = today or timezone.now().astimezone(UTC).date()
+    first = today - timedelta(days=days - 1)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    through = Incident.components.through
+    rows = (
+        through.objects.filter(
+            incident__visibility=Visibility.PUBLIC,
+            incident__reported_at__lt=start + timedelta(days=days),
+        )
+        .exclude(incident__status=Status.INVALID)
+        .filter(Q(incident__closed_at__isnull=True) | Q(incident__closed_at__gte=start))
+        .values_list(
+            "component_id", "incident_id", "incident__severity", "incident__reported_at", "incident__closed_at"
+        )
+    )
+    strips: dict[int, list[UptimeDay]] = {}
+    for component_id, incident_id, severity, reported_at, closed_at in rows:
+        strip = strips.setdefault(component_id, [UptimeDay(first + timedelta(days=n)) for n in range(days)])
+        status = IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(severity)]]
+        begin = max(reported_at.astimezone(UTC).date(), first)
+        end = min((closed_at.astimezone(UTC).date() if closed_at else today), today)
+        for n in range((begin - first).days, (end - first).days + 1):
+            entry = strip[n]
+            entry.status = worst_component_status([entry.status, status])
+            entry.incidents.append(f"{settings.INCIDENT_PREFIX}-{incident_id}")
+    return strips
+
+
+# Statuspage-style default text for a public timeline row that changed the status without a message.
+STATUS_DEFAULT_BODY = {
+    Status.INVESTIGATING: "We are investigating this issue.",
+    Status.IDENTIFIED: "The issue has been identified and a fix is being worked on.",
+    Status.MONITORING: "A fix has been implemented and we are monitoring the results.",
+    Status.RESOLVED: "This incident has been resolved.",
+}
+
+
+@dataclass(frozen=True)
+class PublicUpdate:
+    """One entry of an incident's public timeline as the public sees it (API, pages, feeds)."""
+
+    incident_id: int
+    number: int
+    status: str
+    body: str
+    created_at: datetime
+
+
+def public_update_view(incident: Incident, update: IncidentUpdate) -> PublicUpdate | None:
+    """What the public sees of one public timeline row, or None when it says nothing to them.
+
+    Shown: the first row, rows with a message, rows that changed the status or the
+    severity. Not shown: field edits without a message (points, links, typos), and rows
+    recording a move to `invalid` (a staff decision). `changes` is never exposed: it
+    holds Slack ids.
+    """
+    if update.visibility != Visibility.PUBLIC or update.status == Status.INVALID:
+        return None
+    changes = update.changes or {}
+    body = update.message.strip()
+    if not body:
+        if update.number == 1:
+            body = incident.description or STATUS_DEFAULT_BODY.get(update.status, "")
+        elif "status" in changes:
+            body = STATUS_DEFAULT_BODY.get(update.status, "")
+        elif "severity" in changes:
+            severity = changes["severity"][1]
+            impact = SEVERITY_IMPACT.get(severity, "none") if severity in Severity.values else "none"
+            body = f"Impact is now {impact}."
+    if not body:
+        return None
+    return PublicUpdate(
+        incident_id=incident.pk, number=update.number, status=update.status, body=body, created_at=update.created_at
+    )
+
+
+def public_timeline(incident: Incident) -> list[PublicUpdate]:
+    """Newest first; needs `incident.public_updates` (see `public_updates_prefetch`)."""
+    views = (public_update_view(incident, u) for u in incident.public_updates)
+    return [v for v in views if v is not None]
+
+
+def public_updated_at() -> datetime | None:
+    """Last change of anything public (page `updated_at`), in two aggregate queries."""
+    incident = incident_public_queryset().aggregate(m=Max("modified_at"))["m"]
+    component = Component.objects.aggregate(m=Max("updated_at"))["m"]
+    stamps = [s for s in (incident, component) if s is not None]
+    return max(stamps) if stamps else None
+
+
+def empty_uptime(*, today: date | None = None, days: int = UPTIME_DAYS) -> list[UptimeDay]:
+    """A strip of `days` operational days ending today (a component without incidents)."""
+    today = today or timezone.now().astimezone(UTC).date()
+    return [UptimeDay(today - timedelta(days=days - 1 - n)) for n in range(days)]

@@ -1,0 +1,86 @@
+"""HTTP caching of the public side: strong ETags from a version stamp, 304 before any work.
+
+During an outage the whole community refreshes the status page at once. Every public
+response (JSON, pages, feeds) is cacheable by browsers and CDNs for a short time, and a
+revalidation costs one aggregate query (`selectors.public_version_stamp`) instead of
+rendering the body: the ETag is derived from what the data *is*, not from the bytes.
+"""
+
+import hashlib
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.utils import timezone
+from django.utils.http import parse_etags
+
+from incidents import selectors
+
+CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
+# Bump when a change of code changes what the same data renders to.
+REPRESENTATION_VERSION = "1"
+
+
+def public_etag(request: HttpRequest, *, stamp: str) -> str:
+    """Strong ETag for this URL's representation of the data fingerprinted by `stamp`.
+
+    Besides the data it covers what else changes the body: the URL (path and query),
+    the host and scheme (absolute links), today's UTC date (day-based windows such as
+    the 90-day strip), the settings shown publicly, and the code's representation version.
+    """
+    parts = (
+        REPRESENTATION_VERSION,
+        stamp,
+        request.get_full_path(),
+        request.scheme,
+        request.get_host(),
+        timezone.now().date().isoformat(),
+        settings.INCIDENT_PREFIX,
+        settings.STATUS_PAGE_NAME,
+        settings.PUBLIC_BASE_URL,
+        str(getattr(settings, "STATUS_PAGE_REFRESH_SECONDS", "")),
+    )
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
+def etag_matches(request: HttpRequest, etag: str) -> bool:
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    candidates = parse_etags(header)
+    # Weak comparison is what If-None-Match uses (RFC 9110 §13.1.2): W/"x" matches "x".
+    return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
+
+
+Guard = Callable[[HttpRequest], HttpResponse | None]
+
+
+def public_cache(view: Callable[..., HttpResponse], *, guard: Guard | None = None) -> Callable[..., HttpResponse]:
+    """Decorate a public GET view: ETag + Cache-Control on every answer, 304 before the view runs.
+
+    `guard` runs first and may refuse the request (e.g. `/list`'s API key), so a 304 is
+    never a way around it. The view can read the ETag as `request.public_etag` (pages embed
+    it for their own refresh). Responses other than 200 (404, 403) get no ETag.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return view(request, *args, **kwargs)
+        if guard is not None and (refusal := guard(request)) is not None:
+            return refusal
+        etag = public_etag(request, stamp=selectors.public_version_stamp())
+        if etag_matches(request, etag):
+            response = HttpResponseNotModified()
+        else:
+            request.public_etag = etag
+            response = view(request, *args, **kwargs)
+            if response.status_code != 200:
+                return response
+        response["ETag"] = etag
+        response["Cache-Control"] = CACHE_CONTROL
+        return response
+
+    return wrapper

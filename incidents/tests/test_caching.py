@@ -1,0 +1,219 @@
+"""HTTP caching of every public response: strong ETag, Cache-Control, 304, CORS on 304, bounded queries."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from incidents import services
+from incidents.caching import CACHE_CONTROL
+from incidents.models import Component, Incident, IncidentUpdate, Severity, Source, Status, Visibility
+from incidents.tests.factories import make_component, make_incident
+
+pytestmark = pytest.mark.django_db
+
+JSON_PATHS = [
+    "/list",
+    "/api/v2/summary.json",
+    "/api/v2/status.json",
+    "/api/v2/components.json",
+    "/api/v2/incidents.json",
+    "/api/v2/incidents/unresolved.json",
+    "/api/v2/scheduled-maintenances.json",
+    "/api/v2/scheduled-maintenances/upcoming.json",
+    "/api/v2/scheduled-maintenances/active.json",
+]
+PAGE_PATHS = ["/", "/history", "/history?page=2", "/history.atom", "/history.rss"]
+ORIGIN = "https://status.decentraland.org"
+
+
+@pytest.fixture
+def incident():
+    component = make_component("Catalyst")
+    services.person_set_display_name(slack_id="U0POINT", display_name="Ada")
+    return make_incident("Catalyst down", point="U0POINT", components=[component])
+
+
+def public_paths(incident) -> list[str]:
+    return [*JSON_PATHS, *PAGE_PATHS, f"/incidents/{incident.key}"]
+
+
+def test_every_public_response_has_a_strong_etag_and_cache_control(client, incident):
+    for path in public_paths(incident):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response["ETag"].startswith('"'), path
+        assert response["ETag"].endswith('"'), path
+        assert response["Cache-Control"] == CACHE_CONTROL, path
+
+
+def test_if_none_match_gets_304_with_headers_and_no_body(client, incident):
+    for path in public_paths(incident):
+        etag = client.get(path)["ETag"]
+        response = client.get(path, headers={"if-none-match": etag})
+        assert response.status_code == 304, path
+        assert response.content == b""
+        assert response["ETag"] == etag
+        assert response["Cache-Control"] == CACHE_CONTROL
+        # A list of tags, a weak form of ours, and `*` match too (RFC 9110).
+        assert client.get(path, headers={"if-none-match": f'"other", W/{etag}'}).status_code == 304
+        assert client.get(path, headers={"if-none-match": "*"}).status_code == 304
+
+
+def test_a_stale_etag_gets_the_new_body(client, incident):
+    etag = client.get("/api/v2/summary.json")["ETag"]
+    services.incident_update(incident_id=incident.pk, author="U0X", source=Source.SLACK, message="Fix rolling out")
+    response = client.get("/api/v2/summary.json", headers={"if-none-match": etag})
+    assert response.status_code == 200
+    assert response["ETag"] != etag
+    assert "Fix rolling out" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            lambda i: services.incident_resolve(incident_id=i.pk, author="U0X", source=Source.SLACK), id="resolve"
+        ),
+        pytest.param(lambda i: make_incident("Another"), id="create"),
+        pytest.param(
+            lambda i: services.person_set_display_name(slack_id="U0POINT", display_name="Ada L."), id="display name"
+        ),
+        pytest.param(lambda i: Component.objects.filter(name="Catalyst").first().save(), id="component edit"),
+        pytest.param(lambda i: make_component("New one"), id="component added"),
+    ],
+)
+def test_every_kind_of_change_changes_the_etag(client, incident, change):
+    before = {path: client.get(path)["ETag"] for path in ("/", "/list", "/api/v2/components.json")}
+    change(incident)
+    for path, etag in before.items():
+        assert client.get(path, headers={"if-none-match": etag}).status_code == 200, path
+
+
+def test_etags_differ_per_url_and_host(client, incident):
+    tags = {client.get(path)["ETag"] for path in public_paths(incident)}
+    assert len(tags) == len(public_paths(incident))
+    other_host = client.get("/list", headers={"host": "localhost"})["ETag"]
+    assert other_host != client.get("/list")["ETag"]
+
+
+def test_304_costs_one_query(client, incident, django_assert_num_queries):
+    for path in public_paths(incident):
+        etag = client.get(path)["ETag"]
+        with django_assert_num_queries(1):
+            assert client.get(path, headers={"if-none-match": etag}).status_code == 304
+
+
+@pytest.mark.parametrize("path", JSON_PATHS)
+def test_cors_headers_also_on_304(client, incident, path):
+    etag = client.get(path)["ETag"]
+    response = client.get(path, headers={"origin": ORIGIN, "if-none-match": etag})
+    assert response.status_code == 304
+    assert response["access-control-allow-origin"] == "*"
+    assert "etag" in response["access-control-expose-headers"].lower()
+
+
+def test_preflight_allows_if_none_match(client):
+    response = client.options(
+        "/api/v2/summary.json",
+        headers={
+            "origin": ORIGIN,
+            "access-control-request-method": "GET",
+            "access-control-request-headers": "if-none-match",
+        },
+    )
+    assert response.status_code == 200
+    assert "if-none-match" in response["access-control-allow-headers"].lower()
+
+
+def test_list_api_key_is_checked_before_the_etag(client, settings, incident):
+    etag = client.get("/list")["ETag"]
+    settings.LIST_API_KEY = "s3cret"
+    refused = client.get("/list", headers={"if-none-match": etag, "origin": ORIGIN})
+    assert refused.status_code == 403
+    assert "crashbot" in refused.json()["detail"]
+    assert refused["access-control-allow-origin"] == "*"
+    assert "ETag" not in refused
+    assert client.get("/list", headers={"if-none-match": "*"}).status_code == 403
+    allowed = client.get("/list", headers={"crashbot": "s3cret"})
+    assert client.get("/list", headers={"crashbot": "s3cret", "if-none-match": allowed["ETag"]}).status_code == 304
+
+
+def test_head_is_cached_too(client, incident):
+    response = client.head("/api/v2/status.json")
+    assert response.status_code == 200
+    assert client.head("/api/v2/status.json", headers={"if-none-match": response["ETag"]}).status_code == 304
+
+
+def test_unknown_incident_is_a_404_without_etag(client):
+    response = client.get("/incidents/DCL-999")
+    assert response.status_code == 404
+    assert "ETag" not in response
+
+
+def bulk_history(count: int, components: list[Component]) -> None:
+    """`count` public incidents with two public updates and a component each, written fast (this test only).
+
+    Incidents are spread over the last 120 days; every tenth is open, some are internal or invalid.
+    """
+    now = timezone.now()
+    rows = []
+    for n in range(count):
+        reported = now - timedelta(hours=3 * n + 1)
+        status = Status.INVESTIGATING if n % 10 == 0 else Status.INVALID if n % 17 == 3 else Status.RESOLVED
+        rows.append(
+            Incident(
+                title=f"Bulk incident {n}",
+                description="Something *broke*.",
+                severity=Severity.values[n % 5],
+                status=status,
+                visibility=Visibility.INTERNAL if n % 13 == 5 else Visibility.PUBLIC,
+                reported_at=reported,
+                closed_at=reported + timedelta(hours=1) if status == Status.RESOLVED else None,
+                point=f"U0P{n % 7}",
+                update_number=1,
+                created_by="U0X",
+                modified_by="U0X",
+                modified_at=reported + timedelta(hours=1),
+            )
+        )
+    incidents = Incident.objects.bulk_create(rows)
+    IncidentUpdate.objects.bulk_create(
+        IncidentUpdate(
+            incident=i, number=number, created_at=i.reported_at + timedelta(minutes=number), author="U0X",
+            source=Source.IMPORT, status=i.status, message=f"Update {number}", changes={},
+        )
+        for i in incidents
+        for number in (1, 2)
+    )  # fmt: skip
+    Incident.components.through.objects.bulk_create(
+        Incident.components.through(incident=i, component=components[n % 3]) for n, i in enumerate(incidents)
+    )
+    for n in range(7):
+        services.person_set_display_name(slack_id=f"U0P{n}", display_name=f"Person {n}")
+
+
+def query_counts(client, paths) -> dict[str, int]:
+    counts = {}
+    for path in paths:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(path).status_code == 200, path
+        counts[path] = len(ctx.captured_queries)
+    return counts
+
+
+def test_query_counts_with_1000_incidents_equal_those_with_10(client):
+    components = [make_component(f"Bulk {n}", group="Bulk" if n % 2 else "") for n in range(3)]
+    bulk_history(10, components)
+    first = Incident.objects.filter(visibility=Visibility.PUBLIC).exclude(status=Status.INVALID).order_by("id").first()
+    # Page 2 of the history is empty with 10 incidents; its bound is checked on its own below.
+    paths = [*JSON_PATHS, *(p for p in PAGE_PATHS if "page=2" not in p), f"/incidents/{first.key}"]
+    small = query_counts(client, paths)
+    bulk_history(990, components)
+    assert Incident.objects.count() == 1000
+    large = query_counts(client, paths)
+    assert large == small
+    assert max(small.values()) <= 10, small
+    assert query_counts(client, ["/history?page=2"])["/history?page=2"] == small["/history"]
