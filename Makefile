@@ -24,7 +24,7 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG=$${DEBUG:-true} HOST=$(HOST) $(BIN)/honcho -f Procfile.dev start -p $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
