@@ -335,6 +335,7 @@ class Command:
     summary: str
     forms: tuple[tuple[str, str], ...]  # (arguments, what it does)
     run: Callable[[SlashCommand], Reply]
+    hint: str = ""  # the short usage hint Slack shows while typing (manifest, at most 100 characters)
 
 
 CREATE = Command(
@@ -346,6 +347,7 @@ CREATE = Command(
         ("help", "show this help"),
     ),
     run=run_create,
+    hint="[sev-N] <title> | help (no text: open the form)",
 )
 UPDATE = Command(
     name=lambda: settings.SLACK_UPDATE_COMMAND,
@@ -356,12 +358,14 @@ UPDATE = Command(
         ("help", "show this help"),
     ),
     run=run_update,
+    hint="DCL-12 <status|sev-N|rca url|ack|note text|message> | help",
 )
 LIST = Command(
     name=lambda: settings.SLACK_LIST_COMMAND,
     summary="List incidents (only you see the list)",
     forms=(("", "open incidents"), ("all", f"open ones and those closed in the last {RECENTLY_CLOSED_DAYS} days")),
     run=run_list,
+    hint="[all]",
 )
 COMMANDS = (CREATE, UPDATE, LIST)
 
