@@ -1,0 +1,62 @@
+"""OpenAPI schema of the public API (/api/schema/), and schemathesis checking real responses against it."""
+
+import pytest
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, settings
+
+from crashbot.wsgi import application
+from incidents import services
+from incidents.models import ComponentStatus, Severity, Source, Status
+from incidents.tests.factories import make_component, make_incident
+
+PUBLIC_PATHS = {
+    "/list",
+    "/api/v2/summary.json",
+    "/api/v2/status.json",
+    "/api/v2/components.json",
+    "/api/v2/incidents.json",
+    "/api/v2/incidents/unresolved.json",
+    "/api/v2/scheduled-maintenances.json",
+    "/api/v2/scheduled-maintenances/upcoming.json",
+    "/api/v2/scheduled-maintenances/active.json",
+}
+
+
+@pytest.mark.django_db
+def test_schema_documents_exactly_the_public_api(client):
+    response = client.get("/api/schema/")
+    assert response.status_code == 200
+    document = yaml.safe_load(response.content)
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) == PUBLIC_PATHS
+    enums = document["components"]["schemas"]
+    assert enums["ImpactEnum"]["enum"] == ["none", "minor", "major", "critical", "maintenance"]
+    assert "postmortem" in enums["IncidentStatusEnum"]["enum"]
+
+
+# Loaded once at collection (the schema view needs no database): one test per operation.
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+
+
+@pytest.fixture
+def populated(db):
+    """A page with data in every shape (groups, override, open, resolved with RCA, notes)."""
+    catalyst = make_component("Catalyst", group="Platform", description="Content servers")
+    make_component("Builder", status_override=ComponentStatus.UNDER_MAINTENANCE)
+    services.person_set_display_name(slack_id="U0POINT", display_name="Ada")
+    open_one = make_incident("Catalyst down", severity=Severity.SEV1, components=[catalyst], point="U0POINT")
+    services.incident_update(
+        incident_id=open_one.pk, author="U0POINT", source=Source.SLACK, status=Status.MONITORING, message="Watching"
+    )
+    services.incident_add_note(incident_id=open_one.pk, author="U0POINT", source=Source.SLACK, message="note")
+    closed = make_incident("Old one", severity=Severity.SEV5)
+    services.incident_resolve(
+        incident_id=closed.pk, author="U0X", source=Source.SLACK, rca_link="https://example.com/rca"
+    )
+
+
+@schema.parametrize()
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+def test_public_api_conforms_to_its_schema(populated, case):
+    case.call_and_validate()
