@@ -376,7 +376,9 @@ def grammar_text(*commands: Command) -> str:
     for command in commands or COMMANDS:
         name = command.name()
         lines.append(f"*{name}* — {command.summary}")
-        lines += [f"• `{modals.escape(f'{name} {args}'.strip())}` — {what}" for args, what in command.forms]
+        lines += [
+            f"• `{modals.escape(f'{name} {args}'.strip())}` — {modals.escape(what)}" for args, what in command.forms
+        ]
     if any(c is UPDATE for c in commands or COMMANDS):
         example = f"{settings.SLACK_UPDATE_COMMAND} {settings.INCIDENT_PREFIX}-12 monitoring Fix deployed, watching"
         lines.append(f"Keys: `{settings.INCIDENT_PREFIX}-12` or `12`. Example: `{example}`")

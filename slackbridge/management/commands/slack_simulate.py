@@ -4,6 +4,7 @@ python manage.py slack_simulate "/create-incident sev-2 Marketplace down"
 python manage.py slack_simulate "/update-incident DCL-1 monitoring Fix deployed" --url http://127.0.0.1:8000
 """
 
+import html
 import json
 import secrets
 import time
@@ -80,4 +81,5 @@ class Command(BaseCommand):
             self.stdout.write(f"HTTP {status}, empty reply (Slack would have opened a modal).")
             return
         reply = json.loads(body)
-        self.stdout.write(reply.get("text") or json.dumps(reply, indent=2))
+        # Slack would render the mrkdwn entities; a terminal shows them decoded.
+        self.stdout.write(html.unescape(reply["text"]) if reply.get("text") else json.dumps(reply, indent=2))
