@@ -1,6 +1,7 @@
 """End-to-end: services → signal → queued task → real worker → fake Slack."""
 
 import pytest
+from django.urls import reverse
 
 from incidents import services
 from incidents.models import Component, Source, Status
@@ -80,24 +81,61 @@ def test_resolve_shows_duration_and_topic_drops_it(fake_slack):
     assert fake_slack.topic(DEFAULT_CHANNEL) == ":white_check_mark: All systems operational"
 
 
+def admin_form(incident, **overrides):
+    data = {
+        "title": incident.title,
+        "description": "",
+        "severity": incident.severity,
+        "status": incident.status,
+        "visibility": "public",
+        "reported_at_0": incident.reported_at.strftime("%Y-%m-%d"),
+        "reported_at_1": incident.reported_at.strftime("%H:%M:%S.%f"),
+        "closed_at_0": "",
+        "closed_at_1": "",
+        "point": "",
+        "contact": "",
+        "point_name": "",
+        "contact_name": "",
+        "rca_link": "",
+        "update_message": "",
+        "updates-TOTAL_FORMS": "0",
+        "updates-INITIAL_FORMS": "0",
+        "updates-MIN_NUM_FORMS": "0",
+        "updates-MAX_NUM_FORMS": "1000",
+    }
+    data.update(overrides)
+    return data
+
+
 def test_admin_edit_has_the_same_effects(fake_slack, staff_client):
     component = Component.objects.create(name="Marketplace", slug="marketplace")
     incident = create()
     run_worker()
     row, _ = headline_of(fake_slack, incident)
-    services.incident_update(
-        incident_id=incident.pk,
-        author="staff:alice",
-        source=Source.ADMIN,
-        title="Marketplace & catalyst down",
-        components=[component],
-        message="Backfilled detail",
+    fake_slack.reset_calls()
+    response = staff_client.post(
+        reverse("admin:incidents_incident_change", args=[incident.pk]),
+        admin_form(
+            incident,
+            title="Marketplace & catalyst down",
+            status="resolved",
+            components=[component.pk],
+            rca_link="https://example.com/rca",
+            update_message="Backfilled detail",
+        ),
     )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert fake_slack.calls == []  # the admin request itself never calls Slack
     run_worker()
     _, msg = headline_of(fake_slack, incident)
     assert msg["blocks"][0]["text"]["text"].endswith("Marketplace & catalyst down")
+    text = str(msg["blocks"])
     assert "Marketplace" in msg["blocks"][1]["fields"][4]["text"]
+    assert "*Duration*" in text
+    assert "https://example.com/rca" in text
+    assert fake_slack.edit_count(DEFAULT_CHANNEL, row.ts) == 1
     replies = fake_slack.replies(DEFAULT_CHANNEL, row.ts)
     assert len(replies) == 1
     assert "alice (admin)" in replies[0]["text"]
-    assert fake_slack.topic(DEFAULT_CHANNEL).endswith("Marketplace &amp; catalyst down")
+    assert "Backfilled detail" in replies[0]["text"]
+    assert fake_slack.topic(DEFAULT_CHANNEL) == ":white_check_mark: All systems operational"
