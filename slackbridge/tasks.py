@@ -27,6 +27,7 @@ from slackbridge.client import SlackCallError, slack_enabled
 
 logger = logging.getLogger(__name__)
 _sync_off_logged = False
+BUSY_RETRY_SECONDS = 2
 
 
 def log_sync_off_once() -> None:
@@ -49,7 +50,7 @@ def sync_incident(incident_id: int, attempt: int = 0) -> dict:
         # this change: come back when their lease ends.
         task_ = refresh_topic if busy.name.startswith("topic:") else sync_incident
         kwargs = {} if task_ is refresh_topic else {"incident_id": incident_id}
-        enqueue(task_, run_after=max(busy.until, timezone.now() + timedelta(seconds=1)), **kwargs)
+        enqueue(task_, run_after=_after_busy(busy), **kwargs)
         return {"incident": incident_id, "outcome": "busy"}
     except SlackCallError as err:
         return _handle_slack_error(err, sync_incident, {"incident_id": incident_id}, attempt)
@@ -68,7 +69,7 @@ def refresh_topic(attempt: int = 0) -> dict:
     try:
         return {"outcome": "done", "topic": sync.sync_topic()}
     except sync.Busy as busy:
-        enqueue(refresh_topic, run_after=max(busy.until, timezone.now() + timedelta(seconds=1)))
+        enqueue(refresh_topic, run_after=_after_busy(busy))
         return {"outcome": "busy"}
     except SlackCallError as err:
         return _handle_slack_error(err, refresh_topic, {}, attempt)
@@ -88,6 +89,12 @@ def refresh_names() -> dict:
         return {"outcome": "done", "stored": sync.resolve_names(sync.stale_people())}
     except SlackCallError as err:
         return _handle_slack_error(err, None, {}, 0)
+
+
+def _after_busy(busy: sync.Busy):
+    """Look again shortly: a sync usually takes well under a second, while the lease itself
+    only expires (after a worker died) much later."""
+    return min(busy.until, timezone.now() + timedelta(seconds=BUSY_RETRY_SECONDS))
 
 
 def _handle_slack_error(err: SlackCallError, retry_task, kwargs: dict, attempt: int) -> dict:

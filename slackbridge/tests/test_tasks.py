@@ -163,3 +163,21 @@ def test_display_names_are_resolved_by_the_worker_and_used_by_list(fake_slack, c
     services.incident_update(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message="more")
     run_worker()
     assert fake_slack.calls_to("users.info") == []
+
+
+@pytest.mark.reliability
+def test_sync_while_another_worker_holds_the_incident_comes_back_shortly(fake_slack):
+    from django.utils import timezone
+
+    from slackbridge.sync import lease_acquire, lease_release
+
+    incident = create()
+    lease_acquire(f"incident:{incident.pk}", "other-worker")
+    run_worker()
+    assert fake_slack.messages(DEFAULT_CHANNEL) == []
+    retry = DBTaskResult.objects.get(status="READY")
+    assert 0 < (retry.run_after - timezone.now()).total_seconds() <= 2.5
+    lease_release(f"incident:{incident.pk}", "other-worker")
+    time.sleep(max(0.0, (retry.run_after - timezone.now()).total_seconds()) + 0.05)
+    drain()
+    assert len(fake_slack.messages(DEFAULT_CHANNEL)) == 1
