@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 def respond(req: SocketModeRequest) -> SocketModeResponse:
     """Run one envelope through the handlers and build its acknowledgement."""
-    close_old_connections()
     try:
         if req.type == "slash_commands":
             reply = slash_commands.handle(SlashCommand.from_fields(req.payload, base_url=public_base_url()))
@@ -35,8 +34,6 @@ def respond(req: SocketModeRequest) -> SocketModeResponse:
     except SlackRequestError as exc:
         logger.warning("Socket Mode envelope %s refused: %s", req.envelope_id, exc.reason)
         reply = None
-    finally:
-        close_old_connections()
     return SocketModeResponse(envelope_id=req.envelope_id, payload=reply)
 
 
@@ -55,7 +52,12 @@ class Command(BaseCommand):
         )
 
         def listener(client: SocketModeClient, req: SocketModeRequest) -> None:
-            client.send_socket_mode_response(respond(req))
+            # Listener threads live long: drop connections past CONN_MAX_AGE or broken, as a request would.
+            close_old_connections()
+            try:
+                client.send_socket_mode_response(respond(req))
+            finally:
+                close_old_connections()
 
         socket.socket_mode_request_listeners.append(listener)
         stop = threading.Event()
