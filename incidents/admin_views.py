@@ -117,30 +117,26 @@ def _stats_cells(stats) -> dict:
     }
 
 
-def metrics_charts(metrics: Metrics) -> list[SafeString]:
+def metrics_charts(metrics: Metrics) -> list[dict]:
+    """[{title, svg}]: counts stacked by severity, then median/p90 of MTTA and of MTTR."""
     labels = [p.month.strftime("%b %y") for p in metrics.months]
+    title = "Incidents per month by severity"
     counts = bar_chart(
-        title="Incidents per month by severity",
+        title=title,
         labels=labels,
         series=[(s, [p.by_severity[s] for p in metrics.months], SEVERITY_COLOURS[s]) for s in Severity.values],
         stacked=True,
         format_value=str,
     )
-    charts = [counts]
+    charts = [{"title": title, "svg": counts}]
     for metric, name in (("mtta", "Time to acknowledge"), ("mttr", "Time to resolve")):
         series = [
             (figure, [getattr(getattr(p, metric), figure) or 0 for p in metrics.months], FIGURE_COLOURS[figure])
             for figure in ("median", "p90")
         ]
-        charts.append(
-            bar_chart(
-                title=f"{name} per month (median and p90)",
-                labels=labels,
-                series=series,
-                stacked=False,
-                format_value=format_seconds,
-            )
-        )
+        title = f"{name} per month (median and p90)"
+        svg = bar_chart(title=title, labels=labels, series=series, stacked=False, format_value=format_seconds)
+        charts.append({"title": title, "svg": svg})
     return charts
 
 
