@@ -3,6 +3,8 @@
 import pytest
 import schemathesis
 import yaml
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
 from crashbot.wsgi import application
@@ -41,7 +43,14 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 
 @pytest.fixture
 def populated(db):
-    """A page with data in every shape (groups, override, open, resolved with RCA, notes)."""
+    """A page with data in every shape (groups, override, open, resolved with RCA, notes).
+
+    Requests go straight to the WSGI app, so, as Django's test client does, the app must not
+    close the test's database connection at the end of each request (that rolls back the
+    test transaction on PostgreSQL).
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     catalyst = make_component("Catalyst", group="Platform", description="Content servers")
     make_component("Builder", status_override=ComponentStatus.UNDER_MAINTENANCE)
     services.person_set_display_name(slack_id="U0POINT", display_name="Ada")
@@ -54,6 +63,9 @@ def populated(db):
     services.incident_resolve(
         incident_id=closed.pk, author="U0X", source=Source.SLACK, rca_link="https://example.com/rca"
     )
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()
