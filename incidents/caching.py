@@ -39,6 +39,9 @@ def public_etag(request: HttpRequest, *, stamp: str) -> str:
         settings.INCIDENT_PREFIX,
         settings.STATUS_PAGE_NAME,
         settings.PUBLIC_BASE_URL,
+        settings.TIME_ZONE,
+        str(settings.LIST_CLOSED_DAYS),
+        str(settings.LIST_CLOSED_LIMIT),
         str(getattr(settings, "STATUS_PAGE_REFRESH_SECONDS", "")),
     )
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

@@ -21,6 +21,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 STATUS_HISTORY_PAGE = 50
+MAX_HISTORY_PAGE = 10_000  # keeps the SQL OFFSET a sane integer whatever `?page=` says
 RECENTLY_RESOLVED_DAYS = 7
 RECENTLY_RESOLVED_LIMIT = 5
 
@@ -82,7 +83,7 @@ def status_index(request: HttpRequest) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     """`/history`: public incidents newest first, grouped by month, 50 per page (`?page=N`)."""
     try:
-        page = max(1, int(request.GET.get("page", "1")))
+        page = min(max(1, int(request.GET.get("page", "1"))), MAX_HISTORY_PAGE)
     except ValueError:
         page = 1
     rows = selectors.incidents_public_page(offset=(page - 1) * STATUS_HISTORY_PAGE, limit=STATUS_HISTORY_PAGE)

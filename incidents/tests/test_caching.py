@@ -92,6 +92,15 @@ def test_every_kind_of_change_changes_the_etag(client, incident, change):
         assert client.get(path, headers={"if-none-match": etag}).status_code == 200, path
 
 
+def test_settings_shown_publicly_change_the_etag(client, settings, incident):
+    etag = client.get("/list")["ETag"]
+    settings.LIST_CLOSED_DAYS = 30
+    assert client.get("/list", headers={"if-none-match": etag}).status_code == 200
+    etag = client.get("/api/v2/status.json")["ETag"]
+    settings.STATUS_PAGE_NAME = "Elsewhere"
+    assert client.get("/api/v2/status.json", headers={"if-none-match": etag}).status_code == 200
+
+
 def test_etags_differ_per_url_and_host(client, incident):
     tags = {client.get(path)["ETag"] for path in public_paths(incident)}
     assert len(tags) == len(public_paths(incident))

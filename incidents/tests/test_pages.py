@@ -105,6 +105,7 @@ def test_history_is_grouped_by_month_newest_first_and_paged(client, monkeypatch)
     assert "Older" in second
     assert "Recent" not in second
     assert page(client, "/history?page=nonsense")  # falls back to page 1
+    assert "Recent" not in page(client, "/history?page=" + "9" * 40)  # clamped, not a 500
 
 
 def test_incident_page_has_the_public_timeline_durations_people_and_rca(client):
