@@ -189,6 +189,8 @@ SLACK_RETRY_MAX_WAIT = env.float("SLACK_RETRY_MAX_WAIT", default=30.0)
 SLACK_SYNC_BACKOFF = env.float("SLACK_SYNC_BACKOFF", default=10.0)
 SLACK_SYNC_BACKOFF_MAX = env.float("SLACK_SYNC_BACKOFF_MAX", default=300.0)
 SLACK_NAME_MAX_AGE_HOURS = env.float("SLACK_NAME_MAX_AGE_HOURS", default=24.0)
+# How long a worker's claim on an incident outlives the worker if it dies mid-sync (docs/RELIABILITY.md).
+SLACK_SYNC_LEASE_SECONDS = env.int("SLACK_SYNC_LEASE_SECONDS", default=120)
 
 LOGGING = {
     "version": 1,

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status
 from slackbridge import client
 from slackbridge.blocks import modals
-from slackbridge.request import SlashCommand, team_allowed
+from slackbridge.request import DATABASE_UNAVAILABLE, SlashCommand, team_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -412,11 +413,19 @@ def handle(cmd: SlashCommand) -> Reply:
         return command.run(cmd)
     except GrammarError as exc:
         return modals.ephemeral(f":warning: {exc}\n\n{grammar_text(command)}{_you_typed(cmd)}")
+    except DatabaseError:
+        logger.exception("Slash command %s: the database failed", cmd.command)
+        return database_unavailable_reply(cmd)
     except Exception:
         logger.exception("Slash command %s failed", cmd.command)
         return modals.ephemeral(
             f":x: Something went wrong on our side and nothing was changed. Please try again.{_you_typed(cmd)}"
         )
+
+
+def database_unavailable_reply(cmd: SlashCommand) -> dict:
+    """The services write in one transaction, so a failed database means nothing was kept: say so."""
+    return modals.ephemeral(f":x: {DATABASE_UNAVAILABLE}{_you_typed(cmd)}")
 
 
 def _you_typed(cmd: SlashCommand) -> str:

@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 
 from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
 from slackbridge import client
 from slackbridge.blocks import modals
 from slackbridge.commands import update_modal_for
-from slackbridge.request import Interaction, team_allowed
+from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -273,6 +274,14 @@ INTERACTION_TYPES: dict[str, Callable[[Interaction], Reply]] = {
 }
 
 
+def database_unavailable_reply(interaction: Interaction) -> Reply:
+    """A form stays open with the error on it (and everything typed kept); a click can only be logged,
+    as Slack ignores the body of a block_actions reply."""
+    if interaction.type == "view_submission":
+        return errors_reply(_field_error("__all__", DATABASE_UNAVAILABLE), interaction.view)
+    return None
+
+
 def handle(interaction: Interaction) -> Reply:
     """Entry point for both HTTP and Socket Mode."""
     if not team_allowed(interaction.team_id):
@@ -287,6 +296,9 @@ def handle(interaction: Interaction) -> Reply:
         return None  # e.g. view_closed: nothing to do
     try:
         return handler(interaction)
+    except DatabaseError:
+        logger.exception("Slack interaction %s: the database failed", interaction.type)
+        return database_unavailable_reply(interaction)
     except Exception:
         logger.exception("Slack interaction %s failed", interaction.type)
         if interaction.type == "view_submission":

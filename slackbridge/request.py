@@ -16,6 +16,10 @@ from django.http import HttpRequest
 
 from slackbridge import signature
 
+# What a person sees when the database fails during their command: nothing they typed was
+# kept, so they must know to send it again (their text is echoed back with it).
+DATABASE_UNAVAILABLE = "Crashbot can't reach its database right now; nothing was saved — please retry."
+
 
 class SlackRequestError(Exception):
     """A request we refuse before any handler runs; `status` is the HTTP status to answer."""
@@ -102,12 +106,38 @@ class Interaction:
         return [a for a in actions if isinstance(a, dict)] if isinstance(actions, list) else []
 
 
-def verify_http_request(request: HttpRequest) -> bytes:
+# Slack's own bodies are a few KB; a modal submission carries the whole view (blocks, options,
+# typed text) and stays well under 100 KB. Anything larger is refused with 413 before it is
+# read, signed or parsed (docs/RELIABILITY.md).
+MAX_COMMAND_BODY = 64 * 1024
+MAX_INTERACTION_BODY = 512 * 1024
+
+
+def check_body_size(request: HttpRequest, limit: int) -> None:
+    """Refuse an oversized (or unmeasurable) body from its Content-Length, before reading it.
+
+    Under WSGI a body without Content-Length reads as empty, so the declared length is the
+    whole story; the read length is checked again for servers that stream.
+    """
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        length = int(declared)
+    except ValueError:
+        raise SlackRequestError(400, "Content-Length is not a number.") from None
+    if length > limit:
+        raise SlackRequestError(413, f"The body is {length} bytes; the limit is {limit}.")
+
+
+def verify_http_request(request: HttpRequest, *, max_body: int = MAX_INTERACTION_BODY) -> bytes:
     """Return the raw body if it carries a valid, fresh signature; raise 401 otherwise.
 
-    Runs before the body is parsed or any table is touched.
+    Runs before the body is parsed or any table is touched; an oversized body is refused
+    (413) before even the signature is computed.
     """
+    check_body_size(request, max_body)
     body = request.body
+    if len(body) > max_body:
+        raise SlackRequestError(413)
     ok = signature.verify(
         secret=settings.SLACK_SIGNING_SECRET,
         timestamp=request.headers.get("X-Slack-Request-Timestamp"),

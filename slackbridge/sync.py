@@ -38,7 +38,11 @@ from slackbridge.models import ChannelTopic, MessageKind, SlackMessage, SyncLeas
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120
+LEASE_SECONDS = 120  # default of settings.SLACK_SYNC_LEASE_SECONDS
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "SLACK_SYNC_LEASE_SECONDS", LEASE_SECONDS))
 
 
 class Busy(Exception):
@@ -55,8 +59,9 @@ class NotConfigured(Exception):
 
 
 # --- leases ---------------------------------------------------------------------------------------------------
-def lease_acquire(name: str, owner: str, *, seconds: int = LEASE_SECONDS) -> None:
+def lease_acquire(name: str, owner: str, *, seconds: int | None = None) -> None:
     """Take the lease with one conditional UPDATE, or raise ``Busy``."""
+    seconds = lease_seconds() if seconds is None else seconds
     now = timezone.now()
     SyncLease.objects.get_or_create(name=name)
     taken = (
@@ -69,8 +74,9 @@ def lease_acquire(name: str, owner: str, *, seconds: int = LEASE_SECONDS) -> Non
         raise Busy(name, until or now)
 
 
-def lease_renew(name: str, owner: str, *, seconds: int = LEASE_SECONDS) -> None:
+def lease_renew(name: str, owner: str, *, seconds: int | None = None) -> None:
     """Extend our lease before a Slack call; if it expired and someone else took it, stop."""
+    seconds = lease_seconds() if seconds is None else seconds
     renewed = SyncLease.objects.filter(name=name, owner=owner).update(until=timezone.now() + timedelta(seconds=seconds))
     if not renewed:
         raise Busy(name, timezone.now())

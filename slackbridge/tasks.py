@@ -43,8 +43,9 @@ def sync_incident(incident_id: int, attempt: int = 0) -> dict:
     if not slack_enabled():
         log_sync_off_once()
         return {"incident": incident_id, "outcome": "off"}
+    net = _arm_safety_net(sync_incident, incident_id=incident_id)
     try:
-        result = sync.sync_incident(incident_id)
+        result = _disarm_after(net, sync.sync_incident, incident_id)
     except sync.Busy as busy:
         # Someone else is syncing it (or the topic) now and may have read the data before
         # this change: come back when their lease ends.
@@ -66,8 +67,9 @@ def refresh_topic(attempt: int = 0) -> dict:
     if not slack_enabled():
         log_sync_off_once()
         return {"outcome": "off"}
+    net = _arm_safety_net(refresh_topic)
     try:
-        return {"outcome": "done", "topic": sync.sync_topic()}
+        return {"outcome": "done", "topic": _disarm_after(net, sync.sync_topic)}
     except sync.Busy as busy:
         enqueue(refresh_topic, run_after=_after_busy(busy))
         return {"outcome": "busy"}
@@ -89,6 +91,47 @@ def refresh_names() -> dict:
         return {"outcome": "done", "stored": sync.resolve_names(sync.stale_people())}
     except SlackCallError as err:
         return _handle_slack_error(err, None, {}, 0)
+
+
+def _arm_safety_net(task_, **kwargs) -> str | None:
+    """Queue this task again for after the lease would expire, in case this worker dies mid-sync.
+
+    A worker killed inside a task leaves its row RUNNING for ever (django-tasks-db does not
+    take it back) and its lease held until it expires: without a successor queued, the
+    change it was showing would reach Slack only with the next change to that incident.
+    Returns the id of the successor to cancel when this run ends normally, or None when a
+    run of the same task is already queued (that one does the job). Re-running a sync is
+    always safe: it posts only what is missing.
+    """
+    if not isinstance(task_.get_backend(), DatabaseBackend):
+        return None
+    queued = DBTaskResult.objects.filter(status="READY", task_path=task_.module_path)
+    if "incident_id" in kwargs:
+        queued = queued.filter(args_kwargs__kwargs__incident_id=kwargs["incident_id"])
+    if queued.exists():
+        return None
+    run_after = timezone.now() + timedelta(seconds=sync.lease_seconds() + 1)
+    return str(task_.using(run_after=run_after).enqueue(**kwargs).id)
+
+
+def _disarm_after(net: str | None, work, *args):
+    """Run ``work``; when it returns or raises one of the outcomes we handle, cancel the safety net.
+
+    Any other exception (a bug, the database gone) leaves the net armed, so the sync is
+    tried again after the lease instead of being dropped.
+    """
+    try:
+        result = work(*args)
+    except (sync.Busy, SlackCallError, sync.NotConfigured):
+        _disarm(net)
+        raise
+    _disarm(net)
+    return result
+
+
+def _disarm(net: str | None) -> None:
+    if net is not None:
+        DBTaskResult.objects.filter(pk=net, status="READY").delete()
 
 
 def _after_busy(busy: sync.Busy):

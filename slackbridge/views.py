@@ -6,8 +6,10 @@ within Slack's 3 s: they write through the services and at most open or update a
 everything else Slack shows is left to the worker.
 """
 
+import logging
 from collections.abc import Callable
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -15,6 +17,8 @@ from django.views.decorators.http import require_POST
 from slackbridge import commands as slash_commands
 from slackbridge import interactions as slack_interactions
 from slackbridge.request import (
+    MAX_COMMAND_BODY,
+    MAX_INTERACTION_BODY,
     Interaction,
     SlackRequestError,
     SlashCommand,
@@ -24,19 +28,36 @@ from slackbridge.request import (
     verify_http_request,
 )
 
+logger = logging.getLogger(__name__)
+
 
 def _command(fields: dict[str, str], request: HttpRequest) -> dict | None:
-    return slash_commands.handle(SlashCommand.from_fields(fields, base_url=public_base_url(request)))
+    cmd = SlashCommand.from_fields(fields, base_url=public_base_url(request))
+    try:
+        return slash_commands.handle(cmd)
+    except DatabaseError:
+        logger.exception("Slash command %s: the database failed", cmd.command)
+        return slash_commands.database_unavailable_reply(cmd)
 
 
 def _interaction(fields: dict[str, str], request: HttpRequest) -> dict | None:
     payload = interaction_payload(fields)
-    return slack_interactions.handle(Interaction.from_payload(payload, base_url=public_base_url(request)))
-
-
-def _serve(request: HttpRequest, handler: Callable[[dict[str, str], HttpRequest], dict | None]) -> HttpResponse:
+    interaction = Interaction.from_payload(payload, base_url=public_base_url(request))
     try:
-        fields = form_fields(verify_http_request(request))
+        return slack_interactions.handle(interaction)
+    except DatabaseError:
+        logger.exception("Slack interaction %s: the database failed", interaction.type)
+        return slack_interactions.database_unavailable_reply(interaction)
+
+
+def _serve(
+    request: HttpRequest, handler: Callable[[dict[str, str], HttpRequest], dict | None], *, max_body: int
+) -> HttpResponse:
+    """A database failure is answered (200, the handler's own words) rather than left to become a 500,
+    which Slack would show as a bare "failed with the error" and the person would not know whether
+    anything was saved."""
+    try:
+        fields = form_fields(verify_http_request(request, max_body=max_body))
         if fields.get("ssl_check") == "1":
             return HttpResponse(status=200)
         reply = handler(fields, request)
@@ -51,11 +72,11 @@ def _serve(request: HttpRequest, handler: Callable[[dict[str, str], HttpRequest]
 @require_POST
 def commands(request: HttpRequest) -> HttpResponse:
     """Slash commands (Slack's "Request URL" for each command)."""
-    return _serve(request, _command)
+    return _serve(request, _command, max_body=MAX_COMMAND_BODY)
 
 
 @csrf_exempt
 @require_POST
 def interactions(request: HttpRequest) -> HttpResponse:
     """Buttons and modal submissions (Slack's "Interactivity Request URL")."""
-    return _serve(request, _interaction)
+    return _serve(request, _interaction, max_body=MAX_INTERACTION_BODY)
