@@ -67,6 +67,8 @@ class SlackError(Exception):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The default listen backlog (5) resets connections when many clients call at once.
+    request_queue_size = 128
 
     def __init__(self, fake: FakeSlack) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
