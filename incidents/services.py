@@ -349,6 +349,11 @@ def incident_validate(incident: Incident, *, message: str = "", now: datetime | 
         value = getattr(incident, field)
         if value and not SLACK_USER_ID.match(value):
             errors.setdefault(field, []).append(f"“{value}” is not a Slack user id (like U012ABCDEF).")
+    # PostgreSQL cannot store NUL in text (SQLite can): refuse it the same way on both.
+    texts = {f: getattr(incident, f) for f in ("title", "description", "rca_link")} | {"message": message}
+    for field, value in texts.items():
+        if "\x00" in (value or ""):
+            errors.setdefault(field, []).append("This text contains a NUL character (\\0); remove it.")
     if len(message) > MESSAGE_MAX_LENGTH:
         errors.setdefault("message", []).append(
             f"The update message can be at most {MESSAGE_MAX_LENGTH} characters (it has {len(message)})."

@@ -32,33 +32,53 @@ Reply = dict | None
 def view_values(view: dict) -> dict[str, Any]:
     """Flatten `view.state.values` to {block_id: value} for the element types our modals use."""
     values: dict[str, Any] = {}
-    state = (view.get("state") or {}).get("values") or {}
+    state = _dict(_dict(view.get("state")).get("values"))
     for block_id, actions in state.items():
-        for element in (actions or {}).values():
+        for element in _dict(actions).values():
             if isinstance(element, dict):
                 values[block_id] = _element_value(element)
     return values
 
 
+def _dict(value: Any) -> dict:
+    """Slack always sends objects here; anything else is read as empty rather than crashing on it."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _element_value(element: dict) -> Any:
+    """The submitted value, as the type our forms send (malformed values read as empty)."""
     kind = element.get("type")
     if kind in ("plain_text_input", "url_text_input"):
-        return (element.get("value") or "").strip()
+        return _text(element.get("value")).strip()
     if kind == "static_select":
-        chosen = element.get("selected_option") or {}
-        return chosen.get("value")
+        return _text(_dict(element.get("selected_option")).get("value")) or None
     if kind in ("multi_static_select", "checkboxes"):
-        return [o.get("value") for o in element.get("selected_options") or [] if isinstance(o, dict)]
+        options = element.get("selected_options")
+        return [o.get("value") for o in options if isinstance(o, dict)] if isinstance(options, list) else []
     if kind == "users_select":
-        return element.get("selected_user") or ""
+        return _text(element.get("selected_user"))
     if kind == "datetimepicker":
         stamp = element.get("selected_date_time")
-        return datetime.fromtimestamp(int(stamp), tz=UTC) if stamp not in (None, "") else None
-    return element.get("value")
+        try:
+            return datetime.fromtimestamp(int(stamp), tz=UTC) if stamp not in (None, "") else None
+        except (TypeError, ValueError, OverflowError, OSError):
+            return None
+    return _text(element.get("value"))
 
 
 def _block_ids(view: dict) -> list[str]:
-    return [b["block_id"] for b in view.get("blocks") or [] if b.get("type") == "input" and b.get("block_id")]
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list):
+        return []
+    return [
+        b["block_id"]
+        for b in blocks
+        if isinstance(b, dict) and b.get("type") == "input" and isinstance(b.get("block_id"), str) and b["block_id"]
+    ]
 
 
 def errors_reply(exc: ValidationError, view: dict) -> dict:
@@ -106,7 +126,7 @@ def _changed_time(submitted: datetime | None, stored: datetime | None) -> bool:
 
 def _incident_id(view: dict) -> int:
     try:
-        return int(view.get("private_metadata") or "")
+        return int(_text(view.get("private_metadata")))
     except ValueError as exc:
         raise _field_error("__all__", "This form lost track of its incident; please open it again.") from exc
 
@@ -199,7 +219,7 @@ VIEW_SUBMISSIONS: dict[str, Callable[[Interaction], Reply]] = {
 
 
 def handle_view_submission(interaction: Interaction) -> Reply:
-    handler = VIEW_SUBMISSIONS.get(interaction.view.get("callback_id", ""))
+    handler = VIEW_SUBMISSIONS.get(_text(interaction.view.get("callback_id")))
     if handler is None:
         logger.info("Ignoring submission of unknown view %r", interaction.view.get("callback_id"))
         return None
@@ -215,10 +235,12 @@ def handle_view_submission(interaction: Interaction) -> Reply:
 def _action_incident(action: dict) -> Incident | None:
     value = action.get("value")
     if value is None:
-        value = (action.get("selected_option") or {}).get("value")
+        value = _dict(action.get("selected_option")).get("value")
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
     try:
         return selectors.incident_get(incident_id=int(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -260,7 +282,7 @@ BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {
 
 def handle_block_actions(interaction: Interaction) -> Reply:
     for action in interaction.actions:
-        handler = BLOCK_ACTIONS.get(action.get("action_id", ""))
+        handler = BLOCK_ACTIONS.get(_text(action.get("action_id")))
         if handler is None:
             logger.info("Ignoring unknown action %r", action.get("action_id"))
             continue

@@ -62,7 +62,9 @@ def _serve(
             return HttpResponse(status=200)
         reply = handler(fields, request)
     except SlackRequestError as exc:
-        return HttpResponse(status=exc.status)
+        if exc.status == 401:
+            return HttpResponse(status=401)  # no detail for whoever is probing
+        return HttpResponse(exc.reason, status=exc.status, content_type="text/plain; charset=utf-8")
     if reply is None:
         return HttpResponse(status=200)
     return JsonResponse(reply)
