@@ -12,3 +12,11 @@ def staff_user(django_user_model):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _empty_public_body_cache():
+    """Rendered public bodies are cached per ETag; each test starts without another test's bodies."""
+    from django.core.cache import caches
+
+    caches["public"].clear()

@@ -162,6 +162,18 @@ TASKS = {
     }
 }
 
+# "default" is Django's own default; "public" keeps rendered public bodies per ETag
+# (incidents/caching.py). Per process is enough: the version stamp decides freshness.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "public": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "crashbot-public",
+        "TIMEOUT": 600,
+        "OPTIONS": {"MAX_ENTRIES": 200},
+    },
+}
+
 # Crashbot's own settings.
 INCIDENT_PREFIX = env.str("INCIDENT_PREFIX", default="DCL")
 LIST_API_KEY = env.str("LIST_API_KEY", default="")

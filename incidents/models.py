@@ -133,6 +133,11 @@ class Incident(models.Model):
             models.Index(fields=["visibility", "status", "reported_at"], name="incident_public_list"),
             models.Index(fields=["closed_at"], name="incident_closed_at"),
             models.Index(fields=["modified_at"], name="incident_modified_at"),
+            # Public reads (issue 7 profile): newest-first history and incidents.json, recently
+            # resolved, and the page's last public change, each an index range scan with a LIMIT.
+            models.Index(fields=["visibility", "reported_at", "id"], name="incident_public_recent"),
+            models.Index(fields=["visibility", "status", "closed_at"], name="incident_public_closed"),
+            models.Index(fields=["visibility", "modified_at"], name="incident_public_modified"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(title=""), name="incident_title_not_empty"),
@@ -189,7 +194,11 @@ class IncidentUpdate(models.Model):
 
     class Meta:
         ordering = ["incident", "number"]
-        indexes = [models.Index(fields=["visibility", "created_at"], name="update_public_feed")]
+        indexes = [
+            models.Index(fields=["visibility", "created_at"], name="update_public_feed"),
+            # An incident's public timeline (prefetched for pages and the v2 API) without scanning every public row.
+            models.Index(fields=["incident", "visibility", "number"], name="update_public_timeline"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["incident", "number"], name="update_number_unique_per_incident"),
             models.CheckConstraint(condition=Q(number__gte=1), name="update_number_positive"),

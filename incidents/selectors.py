@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max, Min, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 from django.utils import timezone
 
 from incidents.models import (
@@ -158,20 +158,35 @@ COMPONENT_STATUS_INDICATOR = {
 UPTIME_DAYS = 90
 
 
-def public_version_stamp() -> str:
-    """A cheap fingerprint of everything the public side shows, in one query.
+# How many of the newest ids the stamp counts, to notice rows whose transaction commits after a later one.
+STAMP_RECENT_IDS = 1000
 
-    Public ETags are derived from it instead of from the rendered body, so a 304 costs
-    one aggregate query. Counts catch inserts/deletes, `SUM(update_number)` catches every
-    committed change even when timestamps or ids commit out of order, the max timestamps
-    catch edits of components and display names. Internal rows are included on purpose:
-    filtering would cost more, and a spurious change only costs one full response.
+
+def public_version_stamp() -> str:
+    """A cheap fingerprint of everything the public side shows, in one index-only query.
+
+    Public ETags (and the cache of rendered bodies) are derived from it, so a 304 costs this
+    one query. Every change to an incident appends a timeline row (append-only, never
+    deleted), so the newest timeline id plus the number of rows among the last
+    `STAMP_RECENT_IDS` ids changes with every committed change, even when a transaction
+    commits after one that took a later id. The same pair over incidents catches rows
+    written without a timeline row (bulk loads), `MAX(modified_at)` direct edits; the small
+    component and people tables are counted and their max timestamps catch edits.
+
+    Each part is a primary-key or index lookup, so the cost does not grow with the history
+    (the first version's `COUNT(*)`/`SUM(update_number)` over all incidents scanned the
+    table on every request). Internal rows are included on purpose: filtering would cost
+    more, and a spurious change only costs one full response.
     """
     q = connection.ops.quote_name
-    incident, component, person = (m._meta.db_table for m in (Incident, Component, Person))
+    incident, update, component, person = (m._meta.db_table for m in (Incident, IncidentUpdate, Component, Person))
+
+    def newest(table: str) -> str:
+        top = f"(SELECT MAX({q('id')}) FROM {q(table)})"  # noqa: S608 - table names from model meta, no user input
+        return f"{top}, (SELECT COUNT(*) FROM {q(table)} WHERE {q('id')} > {top} - {STAMP_RECENT_IDS})"  # noqa: S608
+
     sql = (
-        f"SELECT (SELECT COUNT(*) FROM {q(incident)}), (SELECT SUM({q('update_number')}) FROM {q(incident)}),"  # noqa: S608 - table names from model meta, no user input
-        f" (SELECT MAX({q('modified_at')}) FROM {q(incident)}),"
+        f"SELECT {newest(update)}, {newest(incident)}, (SELECT MAX({q('modified_at')}) FROM {q(incident)}),"  # noqa: S608 - table names from model meta, no user input
         f" (SELECT COUNT(*) FROM {q(component)}), (SELECT MAX({q('updated_at')}) FROM {q(component)}),"
         f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)})"
     )
@@ -190,15 +205,16 @@ def indicator_for(*, impacts: list[str], component_statuses: list[str]) -> str:
 def components_with_status() -> list[Component]:
     """Every component with `.derived_status` set (SPEC §2), in one query.
 
-    Severity values sort from worst (`sev-1`) to least, so MIN over the open public
-    incidents affecting a component is its worst incident.
+    Severity values sort from worst (`sev-1`) to least, so the first open public incident
+    by severity is a component's worst. A correlated subquery over the open incidents
+    only: aggregating over a join with every incident of the history scanned it all.
     """
-    open_public = Q(incidents__status__in=OPEN_STATUSES, incidents__visibility=Visibility.PUBLIC)
-    components = list(
-        Component.objects.annotate(worst_severity=Min("incidents__severity", filter=open_public)).order_by(
-            "position", "name"
-        )
+    worst = (
+        Incident.objects.filter(components=OuterRef("pk"), status__in=OPEN_STATUSES, visibility=Visibility.PUBLIC)
+        .order_by("severity")
+        .values("severity")[:1]
     )
+    components = list(Component.objects.annotate(worst_severity=Subquery(worst)).order_by("position", "name"))
     for component in components:
         component.derived_status = component_status(
             override=component.status_override, worst_severity=component.worst_severity
@@ -264,26 +280,33 @@ def uptime_days(*, today: date | None = None, days: int = UPTIME_DAYS) -> dict[i
     first = today - timedelta(days=days - 1)
     start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
     through = Incident.components.through
+    # Open, or resolved inside the window (`closed_at` is set iff resolved): a UNION of two ranges
+    # of the (visibility, status, closed_at) index in one query, not a scan of the history.
+    fields = ("component_id", "incident_id", "incident__severity", "incident__reported_at", "incident__closed_at")
+    public = through.objects.filter(incident__visibility=Visibility.PUBLIC)
     rows = (
-        through.objects.filter(
-            incident__visibility=Visibility.PUBLIC,
-            incident__reported_at__lt=start + timedelta(days=days),
-        )
-        .exclude(incident__status=Status.INVALID)
-        .filter(Q(incident__closed_at__isnull=True) | Q(incident__closed_at__gte=start))
-        .values_list(
-            "component_id", "incident_id", "incident__severity", "incident__reported_at", "incident__closed_at"
+        public.filter(incident__status__in=OPEN_STATUSES)
+        .values_list(*fields)
+        .union(
+            public.filter(incident__status=Status.RESOLVED, incident__closed_at__gte=start).values_list(*fields),
+            all=True,
         )
     )
     strips: dict[int, list[UptimeDay]] = {}
     for component_id, incident_id, severity, reported_at, closed_at in rows:
-        strip = strips.setdefault(component_id, [UptimeDay(first + timedelta(days=n)) for n in range(days)])
+        if reported_at.astimezone(UTC).date() > today:
+            continue
+        strip = strips.get(component_id)
+        if strip is None:
+            strip = strips[component_id] = [UptimeDay(first + timedelta(days=n)) for n in range(days)]
         status = IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(severity)]]
+        rank = COMPONENT_STATUS_RANK[status]
         begin = max(reported_at.astimezone(UTC).date(), first)
         end = min((closed_at.astimezone(UTC).date() if closed_at else today), today)
         for n in range((begin - first).days, (end - first).days + 1):
             entry = strip[n]
-            entry.status = worst_component_status([entry.status, status])
+            if rank > COMPONENT_STATUS_RANK[entry.status]:
+                entry.status = status
             entry.incidents.append(f"{settings.INCIDENT_PREFIX}-{incident_id}")
     return strips
 
@@ -343,8 +366,12 @@ def public_timeline(incident: Incident) -> list[PublicUpdate]:
 
 
 def public_updated_at() -> datetime | None:
-    """Last change of anything public (page `updated_at`), in two aggregate queries."""
-    incident = incident_public_queryset().aggregate(m=Max("modified_at"))["m"]
+    """Last change of anything public (page `updated_at`), in two index lookups.
+
+    Newest first over the (visibility, modified_at) index, stopping at the first
+    non-invalid row; `MAX()` with these filters scanned every public incident.
+    """
+    incident = incident_public_queryset().order_by("-modified_at").values_list("modified_at", flat=True).first()
     component = Component.objects.aggregate(m=Max("updated_at"))["m"]
     stamps = [s for s in (incident, component) if s is not None]
     return max(stamps) if stamps else None

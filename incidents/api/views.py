@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from incidents import selectors
 from incidents.api.schema_serializers import LegacyListResponseSerializer
-from incidents.api.serializers import LegacyIncidentSerializer
+from incidents.api.serializers import legacy_items
 
 API_KEY_MESSAGE = "Missing or wrong `crashbot` API key header."
 
@@ -37,11 +37,11 @@ class LegacyListView(APIView):
     def get(self, request: Request) -> Response:
         self.check_api_key(request)
         open_incidents, closed = selectors.incident_list_legacy()
-        context = {"request": request, "names": selectors.display_names(open_incidents + closed)}
+        names = selectors.display_names(open_incidents + closed)
         return Response(
             {
-                "open": LegacyIncidentSerializer(open_incidents, many=True, context=context).data,
-                "closed": LegacyIncidentSerializer(closed, many=True, context=context).data,
+                "open": legacy_items(open_incidents, names=names, request=request),
+                "closed": legacy_items(closed, names=names, request=request),
             }
         )
 

@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 from django import template
-from django.utils.safestring import SafeString
+from django.utils.dateformat import format as date_format
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from incidents import selectors
 from incidents.markup import render_markdown
@@ -62,3 +64,24 @@ def person(incident: Incident, role: str, names: dict[str, str]) -> str:
 @register.filter
 def public_timeline(incident: Incident) -> list[selectors.PublicUpdate]:
     return selectors.public_timeline(incident)
+
+
+@register.simple_tag
+def uptime_bars(days: list[selectors.UptimeDay]) -> SafeString:
+    """The 90 bars of a component's strip, as the template loop rendered them but ~10× cheaper.
+
+    Why a tag: 12 components × 90 days through the template engine were most of the
+    status page's render time with a long history (issue 7 profile). Every value is escaped.
+    """
+    bars = []
+    dates: dict = {}
+    for day in days:
+        if day.incidents:
+            label = f"{COMPONENT_STATUS_LABEL.get(day.status, day.status)} ({', '.join(day.incidents)})"
+        else:
+            label = "no incidents"
+        if day.day not in dates:
+            dates[day.day] = date_format(day.day, "M j")
+        title = f"{dates[day.day]}: {label}"
+        bars.append(f'<span class="bar status-{escape(day.status)}" title="{escape(title)}"></span>')
+    return mark_safe("".join(bars))  # noqa: S308 - every interpolated value is escaped above
