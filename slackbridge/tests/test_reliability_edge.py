@@ -19,7 +19,7 @@ import pytest
 from django.db import connection
 from django.db.models import Count, F, Max, Min
 from django.test.utils import CaptureQueriesContext
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from incidents.models import Incident, IncidentUpdate
@@ -266,9 +266,42 @@ def mutated_payloads(draw):
     return payload
 
 
+def _examples(payloads):
+    def decorate(test):
+        for payload in reversed(payloads):
+            test = example(payload=payload)(test)
+        return test
+
+    return decorate
+
+
+def _submission(**view) -> dict:
+    payload = fixture("update_incident_modal_submission")
+    payload["view"].update(view)
+    return payload
+
+
+# Shapes that once crashed the handlers, kept as explicit examples so they are always tried.
+KNOWN_BAD = [
+    _submission(blocks=[None]),
+    _submission(blocks="x", private_metadata=["1"]),
+    _submission(state={"values": []}),
+    _submission(
+        state={"values": {"title": None, "status": {"status": {"type": "static_select", "selected_option": []}}}}
+    ),
+    _submission(
+        state={"values": {"reported_at": {"reported_at": {"type": "datetimepicker", "selected_date_time": "x"}}}}
+    ),
+    _submission(callback_id=["update_incident"]),
+    {**fixture("headline_acknowledge_click"), "actions": [{"action_id": ["x"]}, {"action_id": "incident_acknowledge"}]},
+    {**fixture("update_incident_pick_action"), "actions": [{"action_id": "update_pick_incident", "selected_option": []}]},
+]
+
+
 @pytest.mark.django_db
 @settings(max_examples=500, **HYPOTHESIS)
 @given(payload=mutated_payloads() | _json_values())
+@_examples(KNOWN_BAD)
 def test_malformed_interaction_payloads_never_500_and_forms_say_what_to_fix(client, slack_in, payload):
     if not Incident.objects.filter(pk=1).exists():
         make_incident("Fuzz target")
