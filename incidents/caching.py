@@ -18,6 +18,7 @@ from functools import wraps
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.http import parse_etags
 
@@ -77,25 +78,60 @@ def public_cache(view: Callable[..., HttpResponse], *, guard: Guard | None = Non
     it for their own refresh). Responses other than 200 (404, 403) get no ETag.
     """
 
+    def answer_early(request: HttpRequest) -> HttpResponse | None:
+        """The guard's refusal, a 304 or the cached body; None when the view has to render."""
+        if guard is not None and (refusal := guard(request)) is not None:
+            return refusal
+        etag = public_etag(request, stamp=selectors.public_version_stamp())
+        request.public_etag = etag
+        if etag_matches(request, etag):
+            return _with_cache_headers(HttpResponseNotModified(), etag)
+        cached = _cached_body(request, etag)
+        return _with_cache_headers(cached, etag) if cached is not None else None
+
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
             return view(request, *args, **kwargs)
-        if guard is not None and (refusal := guard(request)) is not None:
-            return refusal
-        etag = public_etag(request, stamp=selectors.public_version_stamp())
-        if etag_matches(request, etag):
-            response = HttpResponseNotModified()
-        else:
-            request.public_etag = etag
-            response = _cached_body(request, etag) or _render_and_store(view, request, etag, *args, **kwargs)
-            if response.status_code != 200:
-                return response
-        response["ETag"] = etag
-        response["Cache-Control"] = CACHE_CONTROL
-        return response
+        if getattr(request, "public_etag", None) is None and (early := answer_early(request)) is not None:
+            return early
+        response = _render_and_store(view, request, request.public_etag, *args, **kwargs)
+        if response.status_code != 200:
+            return response
+        return _with_cache_headers(response, request.public_etag)
 
+    wrapper.answer_early = answer_early
     return wrapper
+
+
+class PublicCacheMiddleware:
+    """Answer revalidations and repeat reads of public URLs before the rest of the stack.
+
+    Placed before the session, CSRF, auth and messages middleware: a 304 or a cached body
+    needs none of them, and skipping them is most of what separates a cached `/list` from a
+    static file (docs/BENCHMARKS.md). A miss goes through the whole stack as usual, and the
+    view reuses the ETag computed here.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                match = None
+            answer_early = getattr(match.func, "answer_early", None) if match else None
+            if answer_early is not None and (response := answer_early(request)) is not None:
+                return response
+        return self.get_response(request)
+
+
+def _with_cache_headers(response: HttpResponse, etag: str) -> HttpResponse:
+    response["ETag"] = etag
+    response["Cache-Control"] = CACHE_CONTROL
+    return response
 
 
 def _body_key(request: HttpRequest, etag: str) -> str:
@@ -112,6 +148,7 @@ def _cached_body(request: HttpRequest, etag: str) -> HttpResponse | None:
     response = HttpResponse(content)
     for name, value in headers:
         response[name] = value
+    response["Content-Length"] = str(len(content))
     return response
 
 

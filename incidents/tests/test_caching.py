@@ -226,3 +226,19 @@ def test_query_counts_with_1000_incidents_equal_those_with_10(client):
     assert large == small
     assert max(small.values()) <= 10, small
     assert query_counts(client, ["/history?page=2"])["/history?page=2"] == small["/history"]
+
+
+@pytest.mark.parametrize("path", ["/list", "/api/v2/summary.json", "/", "/history.atom"])
+def test_a_repeat_read_is_served_from_the_cache_in_one_query(client, incident, path, django_assert_num_queries):
+    first = client.get(path, headers={"origin": "https://status.example.org"})
+    with django_assert_num_queries(1):
+        again = client.get(path, headers={"origin": "https://status.example.org"})
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again["ETag"] == first["ETag"]
+    assert again["Content-Type"] == first["Content-Type"]
+    assert again["Content-Length"] == str(len(first.content))
+    assert again["X-Frame-Options"] == "DENY"
+    assert "Set-Cookie" not in again
+    if path.startswith(("/list", "/api/")):
+        assert again["access-control-allow-origin"] == "*"
