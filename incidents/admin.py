@@ -1,8 +1,6 @@
 """Staff back office. Every save and action goes through `incidents.services`,
 so admin edits land in the timeline (author `staff:<username>`) and in Slack."""
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -12,6 +10,7 @@ from django.urls import path
 from django.utils import timezone
 
 from incidents import admin_views, selectors, services
+from incidents.metrics import format_seconds
 from incidents.models import OPEN_STATUSES, Component, Incident, IncidentUpdate, Person, Source, Status
 
 EDITABLE_FIELDS = (
@@ -33,19 +32,6 @@ EDITABLE_FIELDS = (
 
 def staff_author(request: HttpRequest) -> str:
     return f"staff:{request.user.get_username()}"
-
-
-def format_duration(delta: timedelta | None) -> str:
-    if delta is None:
-        return "—"
-    minutes = int(delta.total_seconds() // 60)
-    days, minutes = divmod(minutes, 60 * 24)
-    hours, minutes = divmod(minutes, 60)
-    parts = [f"{days}d"] if days else []
-    if hours or days:
-        parts.append(f"{hours}h")
-    parts.append(f"{minutes}m")
-    return " ".join(parts)
 
 
 class IncidentAdminForm(forms.ModelForm):
@@ -144,7 +130,8 @@ class IncidentAdmin(admin.ModelAdmin):
 
     @admin.display(description="duration")
     def duration_display(self, incident: Incident) -> str:
-        return format_duration(incident.duration)
+        duration = incident.duration
+        return format_seconds(duration.total_seconds() if duration is not None else None)
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)

@@ -38,3 +38,31 @@ def make_incident(
         source=source,
         **fields,
     )
+
+
+def admin_form_data(incident: Incident | None = None, **overrides) -> dict:
+    """POST data of the admin incident form: a new incident's defaults, or `incident` as it is."""
+    reported_at = incident.reported_at if incident else timezone.now()
+    data = {
+        "title": incident.title if incident else "Login fails",
+        "description": incident.description if incident else "",
+        "severity": incident.severity if incident else Severity.SEV2,
+        "status": incident.status if incident else Status.INVESTIGATING,
+        "visibility": incident.visibility if incident else Visibility.PUBLIC,
+        "reported_at_0": reported_at.strftime("%Y-%m-%d"),
+        "reported_at_1": reported_at.strftime("%H:%M:%S.%f"),
+        "closed_at_0": "",
+        "closed_at_1": "",
+        "point": "",
+        "contact": "",
+        "point_name": "",
+        "contact_name": "",
+        "rca_link": "",
+        "update_message": "",
+        "updates-TOTAL_FORMS": "0",
+        "updates-INITIAL_FORMS": "0",
+        "updates-MIN_NUM_FORMS": "0",
+        "updates-MAX_NUM_FORMS": "1000",
+    }
+    data.update(overrides)
+    return data

@@ -5,39 +5,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import Incident, IncidentUpdate, Severity, Status
-from incidents.tests.factories import make_component, make_incident
+from incidents.tests.factories import admin_form_data, make_component, make_incident
 
 pytestmark = pytest.mark.django_db
 
 ADD_URL = reverse("admin:incidents_incident_add")
 CHANGELIST_URL = reverse("admin:incidents_incident_changelist")
-
-
-def form_data(**overrides):
-    now = timezone.now()
-    data = {
-        "title": "Login fails",
-        "description": "",
-        "severity": Severity.SEV2,
-        "status": Status.INVESTIGATING,
-        "visibility": "public",
-        "reported_at_0": now.strftime("%Y-%m-%d"),
-        "reported_at_1": now.strftime("%H:%M:%S"),
-        "closed_at_0": "",
-        "closed_at_1": "",
-        "point": "",
-        "contact": "",
-        "point_name": "",
-        "contact_name": "",
-        "rca_link": "",
-        "update_message": "",
-        "updates-TOTAL_FORMS": "0",
-        "updates-INITIAL_FORMS": "0",
-        "updates-MIN_NUM_FORMS": "0",
-        "updates-MAX_NUM_FORMS": "1000",
-    }
-    data.update(overrides)
-    return data
 
 
 def change_url(incident):
@@ -46,7 +19,7 @@ def change_url(incident):
 
 def test_add_goes_through_the_service_with_a_staff_author(staff_client):
     component = make_component("Realm")
-    response = staff_client.post(ADD_URL, form_data(components=[component.pk], update_message="Looking"))
+    response = staff_client.post(ADD_URL, admin_form_data(components=[component.pk], update_message="Looking"))
     assert response.status_code == 302, response.content.decode()[:2000]
     incident = Incident.objects.get()
     assert incident.created_by == "staff:alice"
@@ -62,7 +35,7 @@ def test_backfill_from_admin(staff_client):
     closed = reported + timedelta(hours=2)
     response = staff_client.post(
         ADD_URL,
-        form_data(
+        admin_form_data(
             status=Status.RESOLVED,
             reported_at_0=reported.strftime("%Y-%m-%d"),
             reported_at_1=reported.strftime("%H:%M:%S"),
@@ -79,7 +52,7 @@ def test_backfill_from_admin(staff_client):
 
 def test_change_writes_one_timeline_row_with_the_changes(staff_client):
     incident = make_incident("Login fails", severity=Severity.SEV2)
-    data = form_data(
+    data = admin_form_data(
         title="Login fails for EU users",
         status=Status.MONITORING,
         reported_at_0=incident.reported_at.strftime("%Y-%m-%d"),
@@ -99,7 +72,7 @@ def test_change_writes_one_timeline_row_with_the_changes(staff_client):
 
 
 def test_invalid_input_shows_form_errors_and_writes_nothing(staff_client):
-    response = staff_client.post(ADD_URL, form_data(title="x" * 121, point="nobody"))
+    response = staff_client.post(ADD_URL, admin_form_data(title="x" * 121, point="nobody"))
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "title" in errors

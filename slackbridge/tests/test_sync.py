@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from incidents import services
 from incidents.models import Component, Source, Status
+from incidents.tests.factories import admin_form_data
 from slackbridge.models import MessageKind, SlackMessage
 from slackbridge.tests.fakeslack import DEFAULT_CHANNEL
 from slackbridge.tests.syncutil import run_worker
@@ -81,32 +82,6 @@ def test_resolve_shows_duration_and_topic_drops_it(fake_slack):
     assert fake_slack.topic(DEFAULT_CHANNEL) == ":white_check_mark: All systems operational"
 
 
-def admin_form(incident, **overrides):
-    data = {
-        "title": incident.title,
-        "description": "",
-        "severity": incident.severity,
-        "status": incident.status,
-        "visibility": "public",
-        "reported_at_0": incident.reported_at.strftime("%Y-%m-%d"),
-        "reported_at_1": incident.reported_at.strftime("%H:%M:%S.%f"),
-        "closed_at_0": "",
-        "closed_at_1": "",
-        "point": "",
-        "contact": "",
-        "point_name": "",
-        "contact_name": "",
-        "rca_link": "",
-        "update_message": "",
-        "updates-TOTAL_FORMS": "0",
-        "updates-INITIAL_FORMS": "0",
-        "updates-MIN_NUM_FORMS": "0",
-        "updates-MAX_NUM_FORMS": "1000",
-    }
-    data.update(overrides)
-    return data
-
-
 def test_admin_edit_has_the_same_effects(fake_slack, staff_client):
     component = Component.objects.create(name="Marketplace", slug="marketplace")
     incident = create()
@@ -115,7 +90,7 @@ def test_admin_edit_has_the_same_effects(fake_slack, staff_client):
     fake_slack.reset_calls()
     response = staff_client.post(
         reverse("admin:incidents_incident_change", args=[incident.pk]),
-        admin_form(
+        admin_form_data(
             incident,
             title="Marketplace & catalyst down",
             status="resolved",
