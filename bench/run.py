@@ -325,7 +325,7 @@ def finish(
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "smoke" if args.smoke else "full",
-        "command": "make bench" + (" (smoke)" if args.smoke else ""),
+        "command": " ".join(["bench/run.py", *sys.argv[1:]]) if sys.argv[1:] else "make bench",
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
@@ -368,7 +368,7 @@ def write_markdown(report: dict, *, section: str) -> None:
     raw = "bench/results-postgres.json" if section == "postgresql" else "bench/results.json"
     text = f"""## Latest run on {m["database"]}
 
-Written by `bench/run.py` from a real run of `make bench` on {report["when"]}
+Written by `bench/run.py` from a real run of `{report["command"]}` on {report["when"]}
 (raw figures in `{raw}`). Other test suites of the team may have been running on the same machine.
 Machine: {m["cpus"]} CPUs, {m["platform"]}, Python {m["python"]},
 {m["database"]}, gunicorn with {m["gunicorn_workers"]} sync workers as in the Dockerfile. Data:
