@@ -294,7 +294,10 @@ KNOWN_BAD = [
     ),
     _submission(callback_id=["update_incident"]),
     {**fixture("headline_acknowledge_click"), "actions": [{"action_id": ["x"]}, {"action_id": "incident_acknowledge"}]},
-    {**fixture("update_incident_pick_action"), "actions": [{"action_id": "update_pick_incident", "selected_option": []}]},
+    {
+        **fixture("update_incident_pick_action"),
+        "actions": [{"action_id": "update_pick_incident", "selected_option": []}],
+    },
 ]
 
 
