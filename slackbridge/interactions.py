@@ -119,7 +119,7 @@ def _component_ids(values: list) -> list[int]:
 
 def _changed_time(submitted: datetime | None, stored: datetime | None) -> bool:
     """The picker has minute precision: only a different minute counts as a change."""
-    if submitted is None:
+    if not isinstance(submitted, datetime):
         return False
     return stored is None or int(submitted.timestamp()) // 60 != int(stored.timestamp()) // 60
 
@@ -149,7 +149,7 @@ def submit_create(interaction: Interaction) -> Reply:
         "components": _component_ids(v.get("components") or []),
         "visibility": Visibility.INTERNAL if modals.INTERNAL in (v.get("visibility") or []) else Visibility.PUBLIC,
     }
-    if v.get("reported_at") is not None:
+    if isinstance(v.get("reported_at"), datetime):
         kwargs["reported_at"] = v["reported_at"]
     incident = services.incident_create(author=interaction.user_id, source=Source.SLACK, **kwargs)
     return _done(incident, "Created", interaction.base_url)

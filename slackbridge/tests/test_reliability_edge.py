@@ -109,7 +109,7 @@ def forged_variants(body: bytes, now: int) -> list[tuple[str, bytes, str, str]]:
         ("neg", "-1"),
     ):
         out.append((f"timestamp {what}", body, bad_ts, sign(secret=SIGNING_SECRET, timestamp=bad_ts, body=body)))
-    for age in (301, 600, 3600, 86400, 10**7, -301, -3600):  # replayed later (or signed for the future)
+    for age in (310, 600, 3600, 86400, 10**7, -310, -3600):  # replayed later (or signed for the future); 10 s margin
         old = str(now - age)
         out.append((f"replay aged {age}s", body, old, sign(secret=SIGNING_SECRET, timestamp=old, body=body)))
     return out
