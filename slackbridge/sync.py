@@ -29,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from incidents import selectors
-from incidents.models import Incident, IncidentUpdate, Person
+from incidents.models import Incident, IncidentUpdate, Person, Source
 from incidents.services import SLACK_USER_ID, person_set_display_name
 from slackbridge import client
 from slackbridge.blocks.messages import TOPIC_MAX, TopicItem, channel_topic, headline, thread_reply
@@ -99,6 +99,8 @@ def sync_incident(incident_id: int) -> dict:
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is None:
         return {"incident": incident_id, "missing": True}
+    if _is_history(incident):
+        return {"incident": incident_id, "skipped": "history (imported or backfilled, already closed)"}
     owner = uuid.uuid4().hex
     name = f"incident:{incident_id}"
     lease_acquire(name, owner)
@@ -111,6 +113,20 @@ def sync_incident(incident_id: int) -> dict:
         lease_release(name, owner)
     counts["topic"] = sync_topic()
     return counts
+
+
+def _is_history(incident: Incident) -> bool:
+    """An imported or backfilled incident that is already closed and was never in Slack.
+
+    The channel is for live incidents: a migration of hundreds of old incidents must not
+    flood it with headlines. Such an incident joins Slack the moment it is reopened.
+    """
+    if incident.is_open:
+        return False
+    if SlackMessage.objects.filter(incident=incident, kind=MessageKind.HEADLINE).exists():
+        return False
+    first = IncidentUpdate.objects.filter(incident=incident, number=1).values("source", "changes").first()
+    return bool(first) and (first["source"] == Source.IMPORT or "backfill" in (first["changes"] or {}))
 
 
 def _sync_headline(incident: Incident, channel: str, lease: str, owner: str, counts: dict) -> tuple[str, str]:

@@ -1,7 +1,10 @@
 """End-to-end: services → signal → queued task → real worker → fake Slack."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from incidents import services
 from incidents.models import Component, Source, Status
@@ -114,3 +117,19 @@ def test_admin_edit_has_the_same_effects(fake_slack, staff_client):
     assert "alice (admin)" in replies[0]["text"]
     assert "Backfilled detail" in replies[0]["text"]
     assert fake_slack.topic(DEFAULT_CHANNEL) == ":white_check_mark: All systems operational"
+
+
+def test_imported_or_backfilled_history_stays_out_of_the_channel_until_reopened(fake_slack):
+    reported = timezone.now() - timedelta(days=40)
+    imported = create("Old import", source=Source.IMPORT, author="import", status=Status.RESOLVED, reported_at=reported)
+    backfilled = create("Old backfill", source=Source.ADMIN, author="staff:alice", status=Status.RESOLVED)
+    create("Live one")
+    run_worker()
+    titles = [m["text"] for m in fake_slack.messages(DEFAULT_CHANNEL)]
+    assert len(titles) == 1
+    assert "Live one" in titles[0]
+    assert not SlackMessage.objects.filter(incident__in=[imported, backfilled]).exists()
+
+    services.incident_reopen(incident_id=imported.pk, author="U0POINT", source=Source.SLACK, message="It is back")
+    run_worker()
+    assert SlackMessage.objects.filter(incident=imported, kind=MessageKind.HEADLINE).exclude(ts="").exists()
