@@ -15,8 +15,16 @@ def staff_client(client, staff_user):
 
 
 @pytest.fixture(autouse=True)
-def _empty_public_body_cache():
-    """Rendered public bodies are cached per ETag; each test starts without another test's bodies."""
+def _empty_public_body_cache(settings):
+    """Rendered public bodies are cached per ETag; each test starts without another test's bodies.
+
+    Tests write with the ORM and read at once, so the stamp memo is off except where a test
+    turns it on (incidents/tests/test_caching.py tests it).
+    """
     from django.core.cache import caches
 
+    from incidents.caching import forget_stamp
+
     caches["public"].clear()
+    settings.PUBLIC_STAMP_TTL = 0
+    forget_stamp()

@@ -180,6 +180,8 @@ CACHES = {
 # Crashbot's own settings.
 INCIDENT_PREFIX = env.str("INCIDENT_PREFIX", default="DCL")
 LIST_API_KEY = env.str("LIST_API_KEY", default="")
+# Seconds a web process reuses the public version stamp (ETags) before asking the database again.
+PUBLIC_STAMP_TTL = env.float("PUBLIC_STAMP_TTL", default=1.0)
 LIST_CLOSED_DAYS = env.int("LIST_CLOSED_DAYS", default=365)
 LIST_CLOSED_LIMIT = env.int("LIST_CLOSED_LIMIT", default=500)
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")

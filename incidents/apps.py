@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class IncidentsConfig(AppConfig):
     name = "incidents"
     verbose_name = "Incidents"
+
+    def ready(self) -> None:
+        from incidents.caching import forget_stamp
+        from incidents.signals import incident_changed
+
+        incident_changed.connect(forget_stamp, dispatch_uid="incidents.caching.forget_stamp")

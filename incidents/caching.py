@@ -12,8 +12,9 @@ request (issue 7 profile: rendering `/list` with 500 items cost ~150 ms each tim
 """
 
 import hashlib
+import time
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 
 from django.conf import settings
 from django.core.cache import caches
@@ -30,6 +31,32 @@ REPRESENTATION_VERSION = "1"
 CACHE_ALIAS = "public"
 # Response headers set by the view that belong to the body; the rest (CORS, security) is added by middleware.
 _STORED_HEADERS = ("Content-Type", "Content-Language", "Vary", "Allow")
+
+
+class _StampMemo:
+    """The last version stamp this process read, and when (time.monotonic())."""
+
+    value: str | None = None
+    read_at: float = 0.0
+
+
+def current_stamp() -> str:
+    """The version stamp, read at most once per `PUBLIC_STAMP_TTL` seconds per process.
+
+    During an outage every reader revalidates at once; remembering the stamp for a second
+    turns thousands of stamp queries per second into one per process, at the price of a
+    change made by *another* process showing up to that long later. A change made in this
+    process forgets the memo at once (`forget_stamp`, connected to `incident_changed`).
+    """
+    ttl = settings.PUBLIC_STAMP_TTL
+    now = time.monotonic()
+    if ttl <= 0 or _StampMemo.value is None or now - _StampMemo.read_at >= ttl:
+        _StampMemo.value, _StampMemo.read_at = selectors.public_version_stamp(), now
+    return _StampMemo.value
+
+
+def forget_stamp(**kwargs) -> None:
+    _StampMemo.value = None
 
 
 def public_etag(request: HttpRequest, *, stamp: str) -> str:
@@ -82,7 +109,7 @@ def public_cache(view: Callable[..., HttpResponse], *, guard: Guard | None = Non
         """The guard's refusal, a 304 or the cached body; None when the view has to render."""
         if guard is not None and (refusal := guard(request)) is not None:
             return refusal
-        etag = public_etag(request, stamp=selectors.public_version_stamp())
+        etag = public_etag(request, stamp=current_stamp())
         request.public_etag = etag
         if etag_matches(request, etag):
             return _with_cache_headers(HttpResponseNotModified(), etag)
@@ -118,14 +145,21 @@ class PublicCacheMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method in ("GET", "HEAD"):
-            try:
-                match = resolve(request.path_info)
-            except Resolver404:
-                match = None
-            answer_early = getattr(match.func, "answer_early", None) if match else None
+            urlconf = getattr(request, "urlconf", None) or settings.ROOT_URLCONF
+            answer_early = _early_answerer(urlconf, request.path_info)
             if answer_early is not None and (response := answer_early(request)) is not None:
                 return response
         return self.get_response(request)
+
+
+@lru_cache(maxsize=1024)
+def _early_answerer(urlconf: str, path: str) -> Guard | None:
+    """The `answer_early` of the public view at `path`, if any (URL resolution is remembered per path)."""
+    try:
+        match = resolve(path, urlconf)
+    except Resolver404:
+        return None
+    return getattr(match.func, "answer_early", None)
 
 
 def _with_cache_headers(response: HttpResponse, etag: str) -> HttpResponse:

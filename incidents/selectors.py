@@ -159,7 +159,7 @@ UPTIME_DAYS = 90
 
 
 # How many of the newest ids the stamp counts, to notice rows whose transaction commits after a later one.
-STAMP_RECENT_IDS = 1000
+STAMP_RECENT_IDS = 200
 
 
 def public_version_stamp() -> str:

@@ -242,3 +242,19 @@ def test_a_repeat_read_is_served_from_the_cache_in_one_query(client, incident, p
     assert "Set-Cookie" not in again
     if path.startswith(("/list", "/api/")):
         assert again["access-control-allow-origin"] == "*"
+
+
+def test_the_stamp_memo_is_reused_within_its_ttl_and_forgotten_on_a_local_change(
+    client, settings, incident, django_capture_on_commit_callbacks
+):
+    settings.PUBLIC_STAMP_TTL = 60
+    first = client.get("/list")["ETag"]
+    Component.objects.create(name="Written by another process", slug="other-process")
+    assert client.get("/list")["ETag"] == first, "within the TTL the remembered stamp is used"
+    settings.PUBLIC_STAMP_TTL = 0
+    second = client.get("/list")["ETag"]
+    assert second != first, "once the TTL has passed the database is asked again"
+    settings.PUBLIC_STAMP_TTL = 60
+    with django_capture_on_commit_callbacks(execute=True):
+        services.incident_update(incident_id=incident.pk, author="U0X", source=Source.SLACK, message="local change")
+    assert client.get("/list")["ETag"] != second, "a change made in this process is seen at once"
