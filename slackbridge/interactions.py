@@ -155,12 +155,17 @@ def submit_create(interaction: Interaction) -> Reply:
     return _done(incident, "Created", interaction.base_url)
 
 
-def submit_update(interaction: Interaction) -> Reply:
-    view = interaction.view
-    incident_id = _incident_id(view)
-    incident = selectors.incident_get(incident_id=incident_id)
+def _submitted_incident(view: dict) -> Incident:
+    incident = selectors.incident_get(incident_id=_incident_id(view))
     if incident is None:
         raise _field_error("__all__", "This incident does not exist any more.")
+    return incident
+
+
+def submit_update(interaction: Interaction) -> Reply:
+    view = interaction.view
+    incident = _submitted_incident(view)
+    incident_id = incident.pk
     v = view_values(view)
     kwargs: dict[str, Any] = {}
     for field in ("title", "description", "point", "contact", "rca_link", "message"):
@@ -195,10 +200,8 @@ def submit_update(interaction: Interaction) -> Reply:
 
 def submit_resolve(interaction: Interaction) -> Reply:
     view = interaction.view
-    incident_id = _incident_id(view)
-    incident = selectors.incident_get(incident_id=incident_id)
-    if incident is None:
-        raise _field_error("__all__", "This incident does not exist any more.")
+    incident = _submitted_incident(view)
+    incident_id = incident.pk
     v = view_values(view)
     kwargs: dict[str, Any] = {"message": v.get("message") or ""}
     if "rca_link" in v:

@@ -10,6 +10,19 @@ from incidents.models import Component, Incident, Severity, Source, Status, Visi
 
 _seq = count(1)
 
+# Every public JSON endpoint (the legacy /list and the Statuspage v2 API).
+PUBLIC_JSON_PATHS = [
+    "/list",
+    "/api/v2/summary.json",
+    "/api/v2/status.json",
+    "/api/v2/components.json",
+    "/api/v2/incidents.json",
+    "/api/v2/incidents/unresolved.json",
+    "/api/v2/scheduled-maintenances.json",
+    "/api/v2/scheduled-maintenances/upcoming.json",
+    "/api/v2/scheduled-maintenances/active.json",
+]
+
 
 def make_component(name: str | None = None, **fields) -> Component:
     n = next(_seq)

@@ -10,21 +10,11 @@ from django.utils import timezone
 from incidents import services
 from incidents.caching import CACHE_CONTROL
 from incidents.models import Component, Incident, IncidentUpdate, Severity, Source, Status, Visibility
-from incidents.tests.factories import make_component, make_incident
+from incidents.tests.factories import PUBLIC_JSON_PATHS, make_component, make_incident
 
 pytestmark = pytest.mark.django_db
 
-JSON_PATHS = [
-    "/list",
-    "/api/v2/summary.json",
-    "/api/v2/status.json",
-    "/api/v2/components.json",
-    "/api/v2/incidents.json",
-    "/api/v2/incidents/unresolved.json",
-    "/api/v2/scheduled-maintenances.json",
-    "/api/v2/scheduled-maintenances/upcoming.json",
-    "/api/v2/scheduled-maintenances/active.json",
-]
+JSON_PATHS = PUBLIC_JSON_PATHS
 PAGE_PATHS = ["/", "/history", "/history?page=2", "/history.atom", "/history.rss"]
 ORIGIN = "https://status.decentraland.org"
 
