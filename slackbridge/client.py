@@ -11,7 +11,9 @@ from typing import Any
 
 from django.conf import settings
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
+
+logger = logging.getLogger(__name__)
 
 REQUEST_PATH_TIMEOUT = 2.5
 
@@ -50,23 +52,17 @@ def try_update_view(*, view_id: str, view: dict, view_hash: str | None = None) -
 
 
 def _try_view_call(call, method: str) -> str | None:
-    import logging
-
-    from slack_sdk.errors import SlackApiError as _ApiError
-    from slack_sdk.errors import SlackClientError as _ClientError
-
-    log = logging.getLogger(__name__)
     if not slack_enabled():
-        log.warning("%s skipped: SLACK_BOT_TOKEN is not set", method)
+        logger.warning("%s skipped: SLACK_BOT_TOKEN is not set", method)
         return "Slack is not configured on this server (SLACK_BOT_TOKEN is empty)"
     try:
         call()
-    except _ApiError as exc:
+    except SlackApiError as exc:
         error = exc.response.get("error", "unknown_error") if exc.response is not None else "unknown_error"
-        log.warning("%s failed: %s", method, error)
+        logger.warning("%s failed: %s", method, error)
         return f"Slack said `{error}`"
-    except (_ClientError, OSError) as exc:
-        log.warning("%s failed: %r", method, exc)
+    except (SlackClientError, OSError) as exc:
+        logger.warning("%s failed: %r", method, exc)
         return "Slack did not answer in time"
     return None
 
@@ -74,7 +70,6 @@ def _try_view_call(call, method: str) -> str | None:
 # --- Worker side ----------------------------------------------------------------------------------------------
 # Everything below runs in the worker only, never on a request: it may wait (back-off, Retry-After).
 
-logger = logging.getLogger(__name__)
 
 # Error codes that no retry will fix: someone has to change configuration in Slack or in our settings.
 PERMANENT_ERRORS = {

@@ -359,7 +359,7 @@ UPDATE = Command(
         ("help", "show this help"),
     ),
     run=run_update,
-    hint="DCL-12 <status|sev-N|rca url|ack|note text|message> | help",
+    hint="<key> <status|sev-N|rca url|ack|note text|message> | help",
 )
 LIST = Command(
     name=lambda: settings.SLACK_LIST_COMMAND,
