@@ -193,7 +193,7 @@ SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
 SLACK_APP_TOKEN = env.str("SLACK_APP_TOKEN", default="")
 SLACK_INCIDENTS_CHANNEL = env.str("SLACK_INCIDENTS_CHANNEL", default="")
-SLACK_ALLOWED_TEAM_IDS = env.list("SLACK_ALLOWED_TEAM_IDS", default=[])
+SLACK_ALLOWED_TEAM_IDS = [t.strip() for t in env.list("SLACK_ALLOWED_TEAM_IDS", default=[]) if t.strip()]
 SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
 SLACK_CREATE_COMMAND = env.str("SLACK_CREATE_COMMAND", default="/create-incident")
 SLACK_UPDATE_COMMAND = env.str("SLACK_UPDATE_COMMAND", default="/update-incident")

@@ -48,3 +48,11 @@ def test_healthz_answers_503_when_the_database_is_down():
     env.update(DATABASE_URL="postgres://nobody@127.0.0.1:9/none", DJANGO_SETTINGS_MODULE="crashbot.settings")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "503", result.stderr
+
+
+def test_allowed_team_ids_is_a_comma_list_with_optional_spaces():
+    code = "import django; django.setup();from django.conf import settings;print(settings.SLACK_ALLOWED_TEAM_IDS)"
+    env = {k: v for k, v in os.environ.items()}
+    env.update(SLACK_ALLOWED_TEAM_IDS="T0ONE, T0TWO,", DJANGO_SETTINGS_MODULE="crashbot.settings")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "['T0ONE', 'T0TWO']", result.stderr
