@@ -1,7 +1,8 @@
 """`make bench`: seed, serve with gunicorn as the Dockerfile does, measure with wrk.
 
-Writes bench/results.json and docs/BENCHMARKS.md. `--smoke` runs a few-second version
-(small seed, 1 s per endpoint, 20 Slack commands) so CI keeps the harness alive.
+Writes bench/results.json (bench/results-postgres.json on PostgreSQL) and that database's section
+of docs/BENCHMARKS.md. `--smoke` runs a few-second version (small seed, 1 s per endpoint, 20 Slack
+commands) so CI keeps the harness alive; it writes only bench/results-smoke.json (not committed).
 """
 
 import argparse

@@ -11,7 +11,7 @@ from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 
 from incidents import selectors
 from incidents.markup import render_markdown
-from incidents.models import Status
+from incidents.models import Incident, Status
 
 FEED_ENTRIES = 50
 
@@ -28,7 +28,7 @@ class HistoryRssFeed(Feed):
     def link(self) -> str:
         return reverse("incidents:history")
 
-    def items(self) -> list[selectors.PublicUpdate]:
+    def items(self) -> list[tuple[Incident, selectors.PublicUpdate]]:
         entries = []
         for update in selectors.public_updates_latest(limit=FEED_ENTRIES):
             shown = selectors.public_update_view(update.incident, update)

@@ -213,7 +213,3 @@ class IncidentUpdate(models.Model):
         if self.pk is not None:
             raise ValueError("Timeline entries are append-only.")
         super().save(*args, **kwargs)
-
-    @property
-    def is_public(self) -> bool:
-        return self.visibility == Visibility.PUBLIC

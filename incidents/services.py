@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
@@ -56,7 +55,6 @@ MESSAGE_MAX_LENGTH = 4000
 DESCRIPTION_MAX_LENGTH = Incident._meta.get_field("description").max_length
 FUTURE_TOLERANCE = timedelta(minutes=5)
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
-_validate_url = URLValidator(schemes=["http", "https"])
 
 
 def incident_create(

@@ -1,7 +1,7 @@
 """The only module that calls Slack's Web API.
 
 Request-path calls (`views.open`/`views.update`, whose trigger expires in 3 s) use a
-short timeout and no retries; the worker uses `worker_client()` with retries.
+short timeout and no retries; the worker goes through `worker_call()`, which retries.
 """
 
 import logging

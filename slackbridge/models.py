@@ -57,10 +57,6 @@ class SlackMessage(models.Model):
         what = "headline" if self.kind == MessageKind.HEADLINE else f"reply #{self.entry_number}"
         return f"{self.incident_id} {what} {self.channel}/{self.ts or '(posting)'}"
 
-    @property
-    def is_posted(self) -> bool:
-        return bool(self.ts)
-
 
 class ChannelTopic(models.Model):
     """The topic the bot last set on a channel: setting an unchanged topic would post a

@@ -260,20 +260,16 @@ def _people_of(incident: Incident) -> set[str]:
     return {i for i in ids if i and SLACK_USER_ID.match(i)}
 
 
-def resolve_names(slack_ids: set[str], *, force: bool = False) -> int:
+def resolve_names(slack_ids: set[str]) -> int:
     """Look up (with ``users.info``) and store the display names that are missing or older
     than ``SLACK_NAME_MAX_AGE_HOURS``; returns how many were stored.
 
     Public pages read the stored names and never ask Slack themselves.
     """
     fresh_since = timezone.now() - timedelta(hours=settings.SLACK_NAME_MAX_AGE_HOURS)
-    fresh = set()
-    if not force:
-        fresh = set(
-            Person.objects.filter(slack_id__in=slack_ids, refreshed_at__gte=fresh_since).values_list(
-                "slack_id", flat=True
-            )
-        )
+    fresh = set(
+        Person.objects.filter(slack_id__in=slack_ids, refreshed_at__gte=fresh_since).values_list("slack_id", flat=True)
+    )
     stored = 0
     for slack_id in sorted(slack_ids - fresh):
         try:

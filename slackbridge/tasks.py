@@ -48,7 +48,7 @@ def sync_incident(incident_id: int, attempt: int = 0) -> dict:
         result = _disarm_after(net, sync.sync_incident, incident_id)
     except sync.Busy as busy:
         # Someone else is syncing it (or the topic) now and may have read the data before
-        # this change: come back when their lease ends.
+        # this change: look again shortly (`_after_busy`).
         task_ = refresh_topic if busy.name.startswith("topic:") else sync_incident
         kwargs = {} if task_ is refresh_topic else {"incident_id": incident_id}
         enqueue(task_, run_after=_after_busy(busy), **kwargs)

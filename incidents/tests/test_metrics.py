@@ -18,7 +18,6 @@ from incidents.tests.factories import make_component, make_incident
 
 pytestmark = pytest.mark.django_db
 
-MIN = 60
 HOUR = 3600
 DAY = 86400
 
