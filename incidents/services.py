@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,6 +53,8 @@ TRACKED_FIELDS = (
     "rca_link",
 )
 MESSAGE_MAX_LENGTH = 4000
+# RCA links are shown to the public as links: web pages only (no ftp:, file:, javascript: …).
+_validate_rca_url = URLValidator(schemes=["http", "https"])
 DESCRIPTION_MAX_LENGTH = Incident._meta.get_field("description").max_length
 FUTURE_TOLERANCE = timedelta(minutes=5)
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
@@ -352,6 +355,11 @@ def incident_validate(incident: Incident, *, message: str = "", now: datetime | 
     for field, value in texts.items():
         if "\x00" in (value or ""):
             errors.setdefault(field, []).append("This text contains a NUL character (\\0); remove it.")
+    if incident.rca_link and "rca_link" not in errors:
+        try:
+            _validate_rca_url(incident.rca_link)
+        except ValidationError:
+            errors["rca_link"] = ["The RCA link must be an http:// or https:// address."]
     if len(message) > MESSAGE_MAX_LENGTH:
         errors.setdefault("message", []).append(
             f"The update message can be at most {MESSAGE_MAX_LENGTH} characters (it has {len(message)})."

@@ -20,6 +20,7 @@ from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
 from slackbridge import client
 from slackbridge.blocks import modals
+from slackbridge.blocks.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_UPDATE
 from slackbridge.commands import update_modal_for
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
@@ -276,9 +277,9 @@ def on_pick(interaction: Interaction, action: dict) -> None:
 
 
 BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {
-    "incident_acknowledge": on_acknowledge,
-    "incident_update": on_update_button,
-    "incident_resolve": on_resolve_button,
+    ACTION_ACKNOWLEDGE: on_acknowledge,
+    ACTION_UPDATE: on_update_button,
+    ACTION_RESOLVE: on_resolve_button,
     modals.PICK_ACTION: on_pick,
 }
 

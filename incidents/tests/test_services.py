@@ -204,6 +204,7 @@ def test_components_change_is_recorded_by_name():
         ({"visibility": "secret"}, "visibility"),
         ({"point": "not a user"}, "point"),
         ({"rca_link": "javascript:alert(1)"}, "rca_link"),
+        ({"rca_link": "ftp://files.example.com/rca.pdf"}, "rca_link"),
         ({"message": "x" * 4001}, "message"),
     ],
 )

@@ -13,6 +13,7 @@ from typing import Any
 from django.urls import NoReverseMatch, reverse
 
 from incidents.models import Component, Incident, Severity, Status, Visibility
+from slackbridge.blocks.messages import escape
 
 # Slack's documented limits for the objects built here.
 MODAL_TITLE_MAX = 24
@@ -35,11 +36,6 @@ SEVERITY_EMOJI = {
     Severity.SEV4: ":large_blue_circle:",
     Severity.SEV5: ":white_circle:",
 }
-
-
-def escape(text: str) -> str:
-    """Escape user text for mrkdwn so `<!channel>` or `<@U…>` in a title shows literally and pings nobody."""
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def plain(text: str, limit: int | None = None) -> dict:
