@@ -183,7 +183,7 @@ def suggest_status(word: str) -> str | None:
         return STATUS_HINTS[word].value
     if len(word) < 5 or not word.isalpha():
         return None
-    close = difflib.get_close_matches(word, STATUS_WORDS, n=1, cutoff=0.75)
+    close = difflib.get_close_matches(word, STATUS_WORDS, n=1, cutoff=0.85)
     return close[0] if close else None
 
 

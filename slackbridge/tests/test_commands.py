@@ -197,6 +197,14 @@ def test_update_plain_message_keeps_status(client, fake_slack, incident):
     assert incident.updates.order_by("-number").first().message == "We are still looking into it"
 
 
+@pytest.mark.parametrize("text", ["Restored service, watching", "Identify the bad node first", "Revert is out"])
+def test_words_merely_like_a_status_are_a_plain_message(client, fake_slack, incident, text):
+    update(client, f"{incident.key} {text}")
+    incident.refresh_from_db()
+    assert incident.status == Status.INVESTIGATING
+    assert incident.updates.order_by("-number").first().message == text
+
+
 def test_update_message_keyword_forces_a_message(client, fake_slack, incident):
     update(client, f"{incident.key} message Monitor the queue please")
     incident.refresh_from_db()
