@@ -1,13 +1,11 @@
 """What keeps the public side fast with a long history (issue 7): cheap stamp, cached bodies, same output."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from django.test import RequestFactory
 from django.utils import timezone
 
 from incidents import selectors, services
-from incidents.api.serializers import LegacyIncidentSerializer, legacy_items
 from incidents.models import IncidentUpdate, Source, Status
 from incidents.tests.factories import make_component, make_incident
 
@@ -26,14 +24,23 @@ def legacy_fixture():
 
 
 @pytest.mark.parametrize("time_zone", ["UTC", "Europe/Madrid"])
-def test_list_builder_equals_the_documented_serializer(settings, time_zone):
+def test_list_items_as_the_legacy_clients_read_them(client, settings, time_zone):
     settings.TIME_ZONE = time_zone
     open_incidents, closed = legacy_fixture()
-    incidents = open_incidents + closed
-    names = selectors.display_names(incidents)
-    request = RequestFactory().get("/list", headers={"host": "localhost"})
-    expected = LegacyIncidentSerializer(incidents, many=True, context={"request": request, "names": names}).data
-    assert legacy_items(incidents, names=names, request=request) == [dict(item) for item in expected]
+    body = client.get("/list").json()
+    first, resolved = body["open"][0], body["closed"][0]
+    assert list(first) == [
+        *("id", "update_number", "modified_at", "reported_at", "closed_at", "status", "severity", "title"),
+        *("description", "point", "contact", "rca_link", "key", "state", "url", "components"),
+    ]
+    assert (first["point"], first["contact"]) == ("Ada <Point>", "Assigned")
+    assert first["components"] == ["Realm", "Catalyst"]
+    assert first["url"] == f"http://testserver/incidents/{open_incidents[0].key}"
+    assert resolved["rca_link"] == "https://example.com/rca"
+    for item, incident in ((first, open_incidents[0]), (resolved, closed[0])):
+        shown = datetime.fromisoformat(item["reported_at"].replace("Z", "+00:00"))
+        assert shown == incident.reported_at, "the same instant whatever the display time zone"
+        assert item["reported_at"].endswith("Z") == (time_zone == "UTC")
 
 
 def test_second_200_is_served_from_the_cached_body_with_one_query(client, django_assert_num_queries):
