@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from incidents.models import Component, Incident, Person, Severity, Status, Visibility
 
@@ -23,15 +24,13 @@ DESCRIPTIONS = ["", "**Impact**: users saw errors.\n\n- one\n- two", "Línea con
 
 
 def seed_list_database(count: int = 60) -> None:
-    """Incidents of every shape `/list` meets: open, resolved, invalid, internal; named, free-text and unnamed people."""
+    """Every shape `/list` meets: open, resolved, invalid, internal; named, free-text and unnamed people."""
     rng = random.Random(18)  # noqa: S311 - deterministic data, not security
     components = [
         Component.objects.create(id=900 + n, name=name, slug=f"c{n}", position=n)
         for n, name in enumerate(["Realm", "Catalyst", "Marketplace", "Builder · 3D"])
     ]
-    Person.objects.bulk_create(
-        [Person(slack_id=f"U0SEED{n:02d}", display_name=f"Person {n} <{n}>") for n in range(5)]
-    )
+    Person.objects.bulk_create([Person(slack_id=f"U0SEED{n:02d}", display_name=f"Person {n} <{n}>") for n in range(5)])
     statuses = ["investigating", "identified", "monitoring", "resolved", "invalid"]
     for n in range(count):
         status = statuses[n % len(statuses)] if n % 11 else Status.INVESTIGATING
@@ -74,4 +73,17 @@ def test_list_bytes_are_those_of_the_stored_fixture(client, settings, time_zone)
         fixture.write_bytes(response.content)
     expected = fixture.read_bytes()
     assert response.content == expected
-    assert b'"open":[{' in expected and b'"closed":[{' in expected, "the fixture covers both arrays"
+    assert b'"open":[{' in expected, "the fixture covers open incidents"
+    assert b'"closed":[{' in expected, "the fixture covers closed incidents"
+
+
+def test_the_documented_item_is_the_produced_item(client):
+    """One serializer documents and produces the item: the OpenAPI properties are the item's keys, in order."""
+    seed_list_database(count=12)
+    document = yaml.safe_load(client.get("/api/schema/").content)
+    schemas = document["components"]["schemas"]
+    documented = list(schemas["LegacyIncident"]["properties"])
+    body = client.get("/list").json()
+    assert list(schemas["LegacyList"]["properties"]) == list(body) == ["open", "closed"]
+    for item in body["open"] + body["closed"]:
+        assert list(item) == documented
