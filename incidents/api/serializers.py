@@ -10,6 +10,7 @@ and read from the serializer context.
 
 from datetime import datetime, tzinfo
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -30,8 +31,11 @@ def _drf_datetime(value: datetime | None, tz: tzinfo) -> str | None:
 
 
 def list_context(*, request: HttpRequest, incidents: list[Incident]) -> dict:
-    """What every item of one `/list` shares: display names, time zone, the item URL pattern."""
-    origin = request.build_absolute_uri("/").rstrip("/")
+    """What every item of one `/list` shares: display names, time zone, the item URL pattern.
+
+    Links use `PUBLIC_BASE_URL` when set (as the v2 API and Slack replies do), else the host asked.
+    """
+    origin = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
     return {
         "request": request,
         "names": selectors.display_names(incidents),
