@@ -25,6 +25,7 @@ from functools import lru_cache
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldError
+from django.core.signals import request_finished
 from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
@@ -98,22 +99,28 @@ class RequestObservabilityMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
-        id_token, key_token = _request_id.set(request_id), _incident_key.set(None)
+        # Kept until `request_finished` (not reset here): Django logs 4xx/5xx after the middleware returns.
+        _request_id.set(request_id)
+        _incident_key.set(None)
         start = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            route = route_of(request)
-            HTTP_REQUESTS.labels(route=route, status=str(response.status_code)).inc()
-            HTTP_DURATION.labels(route=route).observe(time.perf_counter() - start)
-            response.headers.setdefault("X-Request-ID", request_id)
-            return response
-        finally:
-            _request_id.reset(id_token)
-            _incident_key.reset(key_token)
+        response = self.get_response(request)
+        route = route_of(request)
+        HTTP_REQUESTS.labels(route=route, status=str(response.status_code)).inc()
+        HTTP_DURATION.labels(route=route).observe(time.perf_counter() - start)
+        response.headers.setdefault("X-Request-ID", request_id)
+        return response
 
     def process_view(self, request, view_func, view_args, view_kwargs) -> None:
         if "key" in view_kwargs:
             _incident_key.set(str(view_kwargs["key"]))
+
+
+def _forget_request(**kwargs) -> None:
+    _request_id.set(None)
+    _incident_key.set(None)
+
+
+request_finished.connect(_forget_request, dispatch_uid="crashbot.observability.forget_request")
 
 
 # --- Database gauges, computed at scrape time -------------------------------------------------------------------
