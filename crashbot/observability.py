@@ -1,10 +1,11 @@
 """What operators watch (SPEC §11): Prometheus `GET /metrics` and one-JSON-object-per-line logs.
 
 Two kinds of figures, so that the answer is right with any number of gunicorn workers and nodes:
-- counters of this machine's requests and Slack errors (`crashbot_http_*`, `crashbot_slack_api_errors_total`)
-  live in prometheus-client's multiprocess mode when `PROMETHEUS_MULTIPROC_DIR` is set (every worker
-  writes its own file there, a scrape adds them up; set it for gunicorn, see docs/SCALING.md), else in
-  this process only (runserver, tests);
+- counters of requests and Slack errors (`crashbot_http_*`, `crashbot_slack_api_errors_total`) live in
+  prometheus-client's multiprocess mode when `PROMETHEUS_MULTIPROC_DIR` is set: every process (gunicorn
+  workers, `db_worker`s) that shares the directory writes its own file there, named by host name and pid
+  so containers sharing a volume never collide, and a scrape adds them all up (docs/SCALING.md); without
+  it, this process only (runserver, tests);
 - gauges read from the database at scrape time (open incidents, tasks, Slack sync lag, pending
   notifications, probe state): the same answer from every worker and every node.
 
@@ -16,6 +17,7 @@ import contextvars
 import logging
 import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,11 +34,22 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from pythonjsonlogger.json import JsonFormatter
 
 logger = logging.getLogger(__name__)
+
+
+def _process_identifier() -> str:
+    """Host name + pid: unique even when containers with their own pid numbering share one directory."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Before any labelled child exists: each one takes this class when `.labels()` first creates it.
+    prometheus_values.ValueClass = prometheus_values.MultiProcessValue(process_identifier=_process_identifier)
 
 HTTP_REQUESTS = Counter(
     "crashbot_http_requests", "HTTP requests answered, by URL pattern name and status code.", ["route", "status"]

@@ -21,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from slackbridge.signature import sign
+from slackbridge.tests.fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOKEN = "nodes-metrics-token-0123456789"
@@ -218,3 +219,28 @@ def test_a_change_through_one_node_shows_on_the_other_within_the_stamp_ttl_plus_
         status, body, _ = get(f"{b}/api/v2/incidents/unresolved.json")
         assert b"Fix deployed on node A" in body
     assert first_seen is None or first_seen <= STAMP_TTL + 1
+
+
+def test_slack_errors_met_by_another_process_on_the_machine_show_on_every_node(nodes):
+    """A worker-like process (own pid, same PROMETHEUS_MULTIPROC_DIR) meets Slack errors; every /metrics shows them."""
+    key = ("crashbot_slack_api_errors_total", (("error", "channel_not_found"), ("method", "chat.postMessage")))
+    before = scrape(nodes["a"]).get(key, 0)
+    with FakeSlack() as fake:
+        fake.fail("chat.postMessage", error="channel_not_found", times=2)
+        env = {
+            **nodes["env"],
+            "SLACK_API_URL": fake.api_url,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_RETRY_ATTEMPTS": "1",
+        }
+        code = (
+            "from slackbridge import client\n"
+            "for _ in range(2):\n"
+            "    try:\n"
+            "        client.post_message(channel='C0INCIDENTS', text='hello')\n"
+            "    except client.SlackCallError:\n"
+            "        pass\n"
+        )
+        subprocess.run([*nodes["manage"], "shell", "--no-imports", "-c", code], env=env, cwd=ROOT, check=True)
+    assert scrape(nodes["a"])[key] - before == 2
+    assert scrape(nodes["b"])[key] - before == 2
