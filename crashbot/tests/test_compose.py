@@ -61,10 +61,20 @@ def test_the_proxy_is_the_one_published_port_and_spreads_over_every_web_containe
     assert "X-Request-ID" in config
 
 
-def test_the_web_command_resets_the_metrics_directory_and_runs_gunicorn(compose):
-    command = " ".join(compose["services"]["web"]["command"])
-    assert 'rm -rf "$$PROMETHEUS_MULTIPROC_DIR"' in command
-    assert "gunicorn crashbot.wsgi:application --bind 0.0.0.0:8000" in command
+def test_web_and_worker_share_one_metrics_directory_emptied_once_per_up(compose):
+    """Every process's counters land in one volume, so /metrics from any web container shows them all."""
+    services = compose["services"]
+    directory = services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    mount = f"metrics:{directory}"
+    assert "metrics" in compose["volumes"]
+    for name in ("web", "worker", "metrics-init"):
+        assert mount in services[name]["volumes"], name
+    for name in SCALED:
+        assert services[name]["depends_on"]["metrics-init"]["condition"] == "service_completed_successfully"
+    init = " ".join(services["metrics-init"]["command"])
+    assert f"rm -rf {directory}/*" in init
+    assert f"chown 10001 {directory}" in init, "the image's non-root user (Dockerfile uid 10001) writes there"
+    assert "--uid 10001" in (ROOT / "Dockerfile").read_text()
 
 
 def redis_up() -> bool:
