@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from crashbot.observability import metrics_view
+
 urlpatterns = [
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("slack/", include("slackbridge.urls")),
     path("", include("incidents.urls")),

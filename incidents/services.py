@@ -81,12 +81,14 @@ def incident_create(
     message: str = "",
     incident_id: int | None = None,
     record: dict[str, Any] | None = None,
+    modified_at: datetime | None = None,
 ) -> Incident:
     """Open (or backfill) an incident; its timeline starts with row 1.
 
     An incident created already resolved or invalid is a backfill, and its first
     timeline row says so. `record` adds facts to row 1's `changes` as `{key: [None, value]}`
     (the import keeps the first version's id there to recognise what it already imported).
+    `modified_at` keeps a source's last-change time (import); default now.
     """
     now = timezone.now()
     incident = Incident(
@@ -107,7 +109,7 @@ def incident_create(
         created_by=author,
         created_at=now,
         modified_by=author,
-        modified_at=now,
+        modified_at=modified_at or now,
     )
     _apply_lifecycle(incident, now=now)
     incident_validate(incident, message=message, now=now)
@@ -346,6 +348,8 @@ def incident_validate(incident: Incident, *, message: str = "", now: datetime | 
         errors.setdefault("closed_at", []).append("The incident cannot close before it was reported.")
     if incident.closed_at and incident.closed_at > now + FUTURE_TOLERANCE:
         errors.setdefault("closed_at", []).append("The close time cannot be in the future.")
+    if incident.modified_at and incident.modified_at > now + FUTURE_TOLERANCE:
+        errors.setdefault("modified_at", []).append("The last-change time cannot be in the future.")
     for field in ("point", "contact"):
         value = getattr(incident, field)
         if value and not SLACK_USER_ID.match(value):
