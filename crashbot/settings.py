@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "incidents",
     "slackbridge",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +209,19 @@ SLACK_SYNC_BACKOFF_MAX = env.float("SLACK_SYNC_BACKOFF_MAX", default=300.0)
 SLACK_NAME_MAX_AGE_HOURS = env.float("SLACK_NAME_MAX_AGE_HOURS", default=24.0)
 # How long a worker's claim on an incident outlives the worker if it dies mid-sync (docs/RELIABILITY.md).
 SLACK_SYNC_LEASE_SECONDS = env.int("SLACK_SYNC_LEASE_SECONDS", default=120)
+
+# Monitoring probes and alert intake (SPEC §10; docs/MONITORING.md, docs/ALERTS.md).
+PROBES_ALLOW_PRIVATE_URLS = env.bool("PROBES_ALLOW_PRIVATE_URLS", default=False)
+PROBE_CONCURRENCY = env.int("PROBE_CONCURRENCY", default=32)
+PROBE_BATCH_MAX = env.int("PROBE_BATCH_MAX", default=1000)
+PROBE_RESULTS_DAYS = env.int("PROBE_RESULTS_DAYS", default=7)
+PROBE_UPTIME_KEEP_DAYS = env.int("PROBE_UPTIME_KEEP_DAYS", default=400)
+PROBE_AUTO_INCIDENT = env.bool("PROBE_AUTO_INCIDENT", default=False)
+ALERT_INTAKE_TOKEN = env.str("ALERT_INTAKE_TOKEN", default="")
+ALERT_SEVERITY_MAP = env.str("ALERT_SEVERITY_MAP", default="critical:sev-2,warning:sev-3")
+ALERT_AUTO_RESOLVE = env.bool("ALERT_AUTO_RESOLVE", default=False)
+ALERT_INCIDENT_VISIBILITY = env.str("ALERT_INCIDENT_VISIBILITY", default="internal")
+ALERT_MAX_BODY_BYTES = env.int("ALERT_MAX_BODY_BYTES", default=1024 * 1024)
 
 LOGGING = {
     "version": 1,
