@@ -11,18 +11,28 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents import services as incident_services
-from incidents.models import ComponentDailyUptime, ComponentStatus, Severity, Source, Status, Visibility
+from incidents.models import (
+    OPEN_STATUSES,
+    Component,
+    ComponentDailyUptime,
+    ComponentStatus,
+    Severity,
+    Source,
+    Status,
+    Visibility,
+)
 from monitoring import probing, selectors
-from monitoring.models import Probe, ProbeResult, ProbeState
+from monitoring.alerts import AlertIn, severity_map
+from monitoring.models import AlertRecord, AlertSource, AlertState, Probe, ProbeResult, ProbeState
 
 logger = logging.getLogger(__name__)
 
@@ -302,3 +312,141 @@ def rollup_and_prune(*, now: datetime | None = None) -> dict:
     pruned, _ = ProbeResult.objects.filter(checked_at__lt=cutoff).delete()
     forgotten = incident_services.component_uptime_prune(before=today - timedelta(days=settings.PROBE_UPTIME_KEEP_DAYS))
     return {"days_written": written, "results_pruned": pruned, "days_forgotten": forgotten}
+
+
+# -- alert intake (Alertmanager, Grafana) --------------------------------------------------------------------
+@dataclass
+class IntakeSummary:
+    created: list[str] = field(default_factory=list)
+    repeated: int = 0
+    refired: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    ignored: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self, received: int) -> dict:
+        return {
+            "received": received,
+            "created": self.created,
+            "repeated": self.repeated,
+            "refired": self.refired,
+            "resolved": self.resolved,
+            "ignored": self.ignored,
+            "warnings": self.warnings,
+        }
+
+
+def alerts_ingest(*, source: AlertSource, alerts: list[AlertIn]) -> IntakeSummary:
+    """Firing → one incident per fingerprint; repeats add nothing; resolved → an internal note
+    (and the incident resolves with `ALERT_AUTO_RESOLVE=True`). Each alert in its own transaction."""
+    summary = IntakeSummary()
+    for alert in alerts:
+        try:
+            _alert_ingest_one(source=source, alert=alert, summary=summary)
+        except IntegrityError:
+            # Another request created the same fingerprint a moment ago: that one is the incident.
+            summary.repeated += 1
+    return summary
+
+
+def _alert_ingest_one(*, source: AlertSource, alert: AlertIn, summary: IntakeSummary) -> None:
+    now = timezone.now()
+    author = str(source)
+    with transaction.atomic():
+        record = (
+            AlertRecord.objects.select_for_update()
+            .select_related("incident")
+            .filter(source=source, fingerprint=alert.fingerprint)
+            .first()
+        )
+        if alert.status == AlertState.FIRING:
+            if record is None:
+                incident = _alert_incident_create(source=source, alert=alert, summary=summary, now=now)
+                AlertRecord.objects.create(
+                    source=source,
+                    fingerprint=alert.fingerprint,
+                    incident=incident,
+                    alertname=alert.labels.get("alertname", "")[:200],
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+                summary.created.append(incident.key)
+                return
+            record.last_seen_at = now
+            if record.state == AlertState.FIRING:
+                record.repeats += 1
+                record.save(update_fields=["last_seen_at", "repeats"])
+                summary.repeated += 1
+                return
+            record.state = AlertState.FIRING
+            record.save(update_fields=["last_seen_at", "state"])
+            incident = record.incident
+            message = f"Alert {alert.labels.get('alertname') or alert.title} is firing again ({source})."
+            if incident.status in (Status.RESOLVED,):
+                incident_services.incident_update(
+                    incident_id=incident.pk,
+                    author=author,
+                    source=Source.ALERT,
+                    status=Status.INVESTIGATING,
+                    message=message,
+                    message_visibility=Visibility.INTERNAL,
+                )
+            else:
+                incident_services.incident_add_note(
+                    incident_id=incident.pk, author=author, source=Source.ALERT, message=message
+                )
+            summary.refired.append(incident.key)
+            return
+        # resolved
+        if record is None:
+            summary.ignored += 1
+            return
+        record.last_seen_at = now
+        if record.state == AlertState.RESOLVED:
+            record.save(update_fields=["last_seen_at"])
+            summary.repeated += 1
+            return
+        record.state = AlertState.RESOLVED
+        record.save(update_fields=["last_seen_at", "state"])
+        incident = record.incident
+        when = (alert.ends_at or now).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        message = f"Alert {alert.labels.get('alertname') or alert.title} resolved at {when} ({source})."
+        if settings.ALERT_AUTO_RESOLVE and incident.status in OPEN_STATUSES:
+            incident_services.incident_update(
+                incident_id=incident.pk,
+                author=author,
+                source=Source.ALERT,
+                status=Status.RESOLVED,
+                message=message,
+                message_visibility=Visibility.INTERNAL,
+            )
+        else:
+            incident_services.incident_add_note(
+                incident_id=incident.pk, author=author, source=Source.ALERT, message=message
+            )
+        summary.resolved.append(incident.key)
+
+
+def _alert_incident_create(*, source: AlertSource, alert: AlertIn, summary: IntakeSummary, now: datetime):
+    severity = severity_map(settings.ALERT_SEVERITY_MAP).get(alert.labels.get("severity", "").lower(), Severity.SEV3)
+    components = []
+    slug = alert.component_slug
+    if slug:
+        component = Component.objects.filter(slug=slug).first()
+        if component is None:
+            summary.warnings.append(f"{alert.fingerprint}: no component with slug “{slug[:60]}”; created without one")
+        else:
+            components = [component.pk]
+    visibility = Visibility.PUBLIC if settings.ALERT_INCIDENT_VISIBILITY == "public" else Visibility.INTERNAL
+    reported_at = min(alert.starts_at, now) if alert.starts_at else now
+    return incident_services.incident_create(
+        title=alert.title,
+        description=alert.description,
+        author=str(source),
+        source=Source.ALERT,
+        severity=severity,
+        visibility=visibility,
+        reported_at=reported_at,
+        components=components,
+        record={"alert": f"{source}:{alert.fingerprint}"},
+    )
