@@ -313,12 +313,13 @@ def component_set_detected(*, component_id: int, status: str, note: str = "", at
         old = component.detected_status
         if old == status:
             return False
+        when = at or timezone.now()
         component.detected_status = status
-        component.detected_since = (at or timezone.now()) if status else None
+        component.detected_since = when if status else None
         component.save(update_fields=["detected_status", "detected_since", "updated_at"])
         transaction.on_commit(
             lambda: component_changed.send(
-                sender=Component, component_id=component_id, old_status=old, new_status=status, note=note
+                sender=Component, component_id=component_id, old_status=old, new_status=status, note=note, at=when
             )
         )
     return True
