@@ -58,6 +58,8 @@ def status_index(request: HttpRequest) -> HttpResponse:
     by_name: dict[str, dict] = {}
     for component in components:
         component.uptime = strips.get(component.pk) or selectors.empty_uptime()
+        if component.detected_by_monitoring:  # today's bar shows what the probe sees now
+            component.uptime[-1].status = component.derived_status
         component.days_with_incidents = sum(1 for d in component.uptime if d.incidents)
         key = component.group or ""
         if key not in by_name:
