@@ -291,3 +291,14 @@ def test_only_http_and_https_urls(no_sockets, url):
     with pytest.raises(probing.UnsafeTarget):
         probing.resolve(url, allow_private=True)
     assert no_sockets == []
+
+
+def test_probe_up_by_component_for_metrics(target):
+    from monitoring import selectors
+
+    up, down = make_component(slug="up-one"), make_component(slug="down-one")
+    make_probe(up, target.url("/up"), threshold=1)
+    make_probe(down, target.url("/down"), threshold=1)
+    target.set("/down", "fail")
+    Clock().tick()
+    assert selectors.probe_up_by_component() == {"up-one": 1, "down-one": 0}
