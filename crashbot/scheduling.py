@@ -23,4 +23,6 @@ class Job:
 JOBS: tuple[Job, ...] = (
     # Add one row per recurring job, e.g.
     # Job("tasks.prune", timedelta(hours=1), "crashbot.housekeeping.prune_finished_tasks"),
+    Job("monitoring.probes", timedelta(seconds=5), "monitoring.services.run_due_probes"),
+    Job("monitoring.rollup", timedelta(minutes=10), "monitoring.services.rollup_and_prune"),
 )

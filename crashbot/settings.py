@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "incidents",
     "slackbridge",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +222,18 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+# Monitoring probes and alert intake (SPEC §10; docs/MONITORING.md, docs/ALERTS.md).
+PROBES_ALLOW_PRIVATE_URLS = env.bool("PROBES_ALLOW_PRIVATE_URLS", default=False)
+PROBE_CONCURRENCY = env.int("PROBE_CONCURRENCY", default=32)
+PROBE_BATCH_MAX = env.int("PROBE_BATCH_MAX", default=1000)
+PROBE_RESULTS_DAYS = env.int("PROBE_RESULTS_DAYS", default=7)
+PROBE_UPTIME_KEEP_DAYS = env.int("PROBE_UPTIME_KEEP_DAYS", default=400)
+PROBE_AUTO_INCIDENT = env.bool("PROBE_AUTO_INCIDENT", default=False)
+ALERT_INTAKE_TOKEN = env.str("ALERT_INTAKE_TOKEN", default="")
+ALERT_SEVERITY_MAP = env.str("ALERT_SEVERITY_MAP", default="critical:sev-2,warning:sev-3")
+ALERT_AUTO_RESOLVE = env.bool("ALERT_AUTO_RESOLVE", default=False)
+ALERT_INCIDENT_VISIBILITY = env.str("ALERT_INCIDENT_VISIBILITY", default="internal")
+ALERT_MAX_BODY_BYTES = env.int("ALERT_MAX_BODY_BYTES", default=1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -7,5 +7,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("slack/", include("slackbridge.urls")),
+    path("api/alerts/", include("monitoring.urls")),
     path("", include("incidents.urls")),
 ]

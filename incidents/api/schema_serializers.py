@@ -41,6 +41,12 @@ class ComponentSerializer(serializers.Serializer):
     components = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="Member component ids; only on groups."
     )
+    uptime_percent = serializers.FloatField(
+        required=False, help_text="Crashbot extra: 90-day uptime % (probes where they exist, else incident impact)."
+    )
+    detected_by_monitoring = serializers.BooleanField(
+        required=False, help_text="Crashbot extra: the status shown was detected by a monitoring probe."
+    )
 
 
 class IncidentUpdateSerializer(serializers.Serializer):
