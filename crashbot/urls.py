@@ -4,5 +4,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("slack/", include("slackbridge.urls")),
+    path("", include("subscriptions.urls")),
     path("", include("incidents.urls")),
 ]
