@@ -200,7 +200,8 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="status@localhost")
 # Allows http:// and loopback/private/link-local webhook and Slack URLs (tests, private networks only).
 SUBSCRIPTIONS_ALLOW_PRIVATE_URLS = env.bool("SUBSCRIPTIONS_ALLOW_PRIVATE_URLS", default=False)
-SUBSCRIPTIONS_RATE_LIMIT = env.int("SUBSCRIPTIONS_RATE_LIMIT", default=5)  # sign-ups per address and per client per hour
+# Sign-ups (and so confirmation mails) per address and per client per hour.
+SUBSCRIPTIONS_RATE_LIMIT = env.int("SUBSCRIPTIONS_RATE_LIMIT", default=5)
 SUBSCRIPTIONS_BATCH_SIZE = env.int("SUBSCRIPTIONS_BATCH_SIZE", default=100)
 SUBSCRIPTIONS_WEBHOOK_TIMEOUT = env.float("SUBSCRIPTIONS_WEBHOOK_TIMEOUT", default=10.0)
 SUBSCRIPTIONS_RETRY_BASE_SECONDS = env.float("SUBSCRIPTIONS_RETRY_BASE_SECONDS", default=30.0)
