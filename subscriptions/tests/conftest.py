@@ -73,10 +73,14 @@ class Request:
         return json.loads(self.body)
 
 
+class ReusableServer(ThreadingHTTPServer):
+    allow_reuse_address = True
+
+
 class Receiver:
     """An HTTP server that records every POST and answers with the queued statuses (then 200)."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.requests: list[Request] = []
         self.replies: list[tuple[int, dict]] = []
         self.lock = threading.Lock()
@@ -99,7 +103,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ReusableServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
