@@ -240,3 +240,13 @@ def test_subscribers_confirmed_after_the_event_do_not_get_it(smtp):
     make_subscriber("late@example.com", confirmed_at=timezone.now() + timedelta(seconds=1))
     drain()
     assert smtp.messages == []
+
+
+def test_the_reconciler_is_a_recurring_job():
+    from django.utils.module_loading import import_string
+
+    from crashbot.scheduling import JOBS
+
+    [job] = [j for j in JOBS if j.name == "subscriptions.run_due"]
+    assert import_string(job.func) is tasks.run_due_now
+    assert tasks.run_due_now()["batches"] == 0
