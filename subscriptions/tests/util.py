@@ -5,9 +5,9 @@ import time
 
 from django_tasks_db.models import DBTaskResult
 
-from slackbridge.tests.syncutil import queued, run_worker
+from slackbridge.tests.syncutil import queued, run_worker  # noqa: F401 - re-exported for the tests
 
-LINK = re.compile(r"http://testserver(/subscriptions/[a-z]+/[A-Za-z0-9_-]+)")
+LINK = re.compile(r"https?://[^/\s]+(/subscriptions/[a-z]+/[A-Za-z0-9_-]+)")
 
 
 def drain(rounds: int = 40, pause: float = 0.1) -> None:
