@@ -44,6 +44,11 @@ class Source(models.TextChoices):
     ADMIN = "admin", "Admin"
     API = "api", "API"
     IMPORT = "import", "Import"
+    ALERT = "alert", "Alert"
+    SYSTEM = "system", "System"  # the worker's own rows (reminders, maintenance transitions); author `crashbot`
+
+
+SYSTEM_AUTHOR = "crashbot"
 
 
 class ComponentStatus(models.TextChoices):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from incidents.models import (
     OPEN_STATUSES,
+    SYSTEM_AUTHOR,
     Component,
     Incident,
     IncidentUpdate,
@@ -296,6 +297,35 @@ def incident_add_note(*, incident_id: int, author: str, source: Source, message:
         message=message,
         message_visibility=Visibility.INTERNAL,
     )
+
+
+def incident_add_system_note(*, incident_id: int, message: str, record: dict[str, Any] | None = None) -> IncidentUpdate:
+    """A row of the worker's own (a reminder, a snooze): source `system`, author `crashbot`, never public.
+
+    It changes no field of the incident, so who last modified it and when stay as they were;
+    `record` is kept in the row's `changes` as `{key: [None, value]}` (e.g. which reminder).
+    Returns the new row, whose number the caller needs to post it itself.
+    """
+    message = (message or "").strip()
+    if not message:
+        raise ValidationError({"message": "A system note needs some text."})
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        incident.update_number += 1
+        Incident.objects.filter(pk=incident.pk).update(update_number=incident.update_number)
+        entry = IncidentUpdate.objects.create(
+            incident=incident,
+            number=incident.update_number + 1,
+            created_at=timezone.now(),
+            author=SYSTEM_AUTHOR,
+            source=Source.SYSTEM,
+            status=incident.status,
+            message=message[:MESSAGE_MAX_LENGTH],
+            changes={key: [None, _jsonable(value)] for key, value in (record or {}).items()},
+            visibility=Visibility.INTERNAL,
+        )
+        _notify_on_commit(incident.pk)
+    return entry
 
 
 def person_set_display_name(*, slack_id: str, display_name: str) -> Person:
