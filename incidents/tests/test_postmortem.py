@@ -109,7 +109,8 @@ def test_draft_of_a_seeded_incident_field_by_field(seeded):
         "- **#3** 2026-11-30 09:12 UTC · Ada Point · internal · Investigating — Suspect the indexer",
         "- **#4** 2026-11-30 09:40 UTC · bob (admin) · public · Monitoring — status: investigating → monitoring"
         " — Fix deployed",
-        "- **#5** 2026-11-30 10:30 UTC · Ada Point · public · Resolved — status: monitoring → resolved — All good",
+        "- **#5** 2026-11-30 10:30 UTC · Ada Point · public · Resolved — status: monitoring → resolved;"
+        " rca link: https://wiki.example.com/rca/1 — All good",
     ]
     for empty in ("Root cause", "What went well", "What went wrong"):
         assert s[empty] == [TO_FILL]
