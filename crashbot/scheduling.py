@@ -23,4 +23,6 @@ class Job:
 JOBS: tuple[Job, ...] = (
     # Add one row per recurring job, e.g.
     # Job("tasks.prune", timedelta(hours=1), "crashbot.housekeeping.prune_finished_tasks"),
+    Job("slack.reminders", timedelta(seconds=60), "slackbridge.reminders.run_due"),
+    Job("slack.archive_channels", timedelta(minutes=15), "slackbridge.channels.archive_due"),
 )
