@@ -76,6 +76,7 @@ UPDATE_ACTIONS = {
     "rca": UpdateAction("rca <url>", "set the root-cause analysis link (also after it closed)"),
     "ack": UpdateAction("ack", "acknowledge: you become point person if there is none"),
     "note": UpdateAction("note <text>", "add an internal note (staff only, never public)"),
+    "channel": UpdateAction("channel", "open a Slack channel for this incident (invites point, contact and you)"),
     "message": UpdateAction("<message>", "post a public update, status unchanged (`message <text>` forces it)"),
     "form": UpdateAction("", "(key alone) open the update form for that incident"),
 }
@@ -143,6 +144,8 @@ def parse_update(text: str) -> UpdateIntent:
         return UpdateIntent(incident_id, "form")
     word, after = _split_first(rest)
     lowered = word.lower().rstrip(":,")
+    if lowered == "channel" and not after:  # a bare word: "channel is flapping" is a message
+        return UpdateIntent(incident_id, "channel")
     if lowered in STATUS_WORDS:
         return UpdateIntent(incident_id, "status", value=lowered, message=after)
     severity = parse_severity(word)
@@ -225,12 +228,14 @@ def run_update(cmd: SlashCommand) -> Reply:
         return open_modal(cmd, _picker_modal, fallback=UPDATE)
     if text.lower() == "help":
         return help_reply(UPDATE)
-    intent = parse_update(text)
+    intent = parse_update(_with_channel_key(text, cmd.channel_id))
     incident = selectors.incident_get(incident_id=intent.incident_id)
     if incident is None:
         raise GrammarError(f"There is no incident {settings.INCIDENT_PREFIX}-{intent.incident_id}.")
     if intent.action == "form":
         return open_modal(cmd, lambda: update_modal_for(incident), fallback=UPDATE)
+    if intent.action == "channel":
+        return _open_channel(incident, cmd)
     before = incident.update_number
     try:
         incident = UPDATE_EXECUTORS[intent.action](intent, cmd)
@@ -244,6 +249,38 @@ def run_update(cmd: SlashCommand) -> Reply:
     return modals.ephemeral(
         f":white_check_mark: Updated {link}: now *{incident.status}*, {incident.severity} "
         f"(update #{incident.update_number})."
+    )
+
+
+def _with_channel_key(text: str, channel_id: str) -> str:
+    """In an incident's own channel the key may be left out: `/update-incident monitoring Fix deployed`."""
+    from slackbridge.models import IncidentChannel
+
+    word, _ = _split_first(text)
+    if not channel_id or selectors.parse_incident_key(word) is not None:
+        return text
+    incident_id = (
+        IncidentChannel.objects.filter(channel=channel_id, archived_at__isnull=True)
+        .values_list("incident_id", flat=True)
+        .first()
+    )
+    return f"{incident_id} {text}" if incident_id else text
+
+
+def _open_channel(incident: Incident, cmd: SlashCommand) -> Reply:
+    from slackbridge import channels
+
+    link = modals.incident_link(incident, cmd.base_url)
+    if not incident.is_open:
+        raise GrammarError(f"{incident.key} is {incident.status}: channels are for open incidents. Reopen it first.")
+    row, asked = channels.request_channel(incident=incident, user_id=cmd.user_id)
+    if not asked and row.channel:
+        return modals.ephemeral(f"{link} already has its channel: <#{row.channel}>.")
+    if not asked:
+        return modals.ephemeral(f"A channel for {link} is being opened; the headline will link it.")
+    return modals.ephemeral(
+        f":hourglass_flowing_sand: Opening a channel for {link}: you, the point person and the contact are invited, "
+        "and the headline will link it in a moment."
     )
 
 
@@ -296,6 +333,8 @@ def run_list(cmd: SlashCommand) -> Reply:
     arg = cmd.text.strip().lower()
     if arg == "help":
         return help_reply(LIST)
+    if arg == "rca":
+        return _rca_list(cmd)
     if arg not in ("", "all"):
         raise GrammarError(f"`{escape_code(cmd.text.strip())}` is not an option here.")
     open_incidents = list(selectors.incidents_open()[:LIST_LIMIT])
@@ -303,6 +342,15 @@ def run_list(cmd: SlashCommand) -> Reply:
     if arg == "all":
         closed = list(selectors.incidents_recently_closed(days=RECENTLY_CLOSED_DAYS)[:LIST_LIMIT])
     return modals.incident_list_reply(open_incidents=open_incidents, closed_incidents=closed, base_url=cmd.base_url)
+
+
+def _rca_list(cmd: SlashCommand) -> Reply:
+    from slackbridge import reminders
+    from slackbridge.blocks.reminders import rca_list_text
+
+    items = reminders.rca_due()[:LIST_LIMIT]
+    now = timezone.now()
+    return modals.ephemeral(rca_list_text(items, now=now, link=lambda i: modals.incident_link(i, cmd.base_url)))
 
 
 # -- modals on the request path ------------------------------------------------------------------------------
@@ -364,9 +412,13 @@ UPDATE = Command(
 LIST = Command(
     name=lambda: settings.SLACK_LIST_COMMAND,
     summary="List incidents (only you see the list)",
-    forms=(("", "open incidents"), ("all", f"open ones and those closed in the last {RECENTLY_CLOSED_DAYS} days")),
+    forms=(
+        ("", "open incidents"),
+        ("all", f"open ones and those closed in the last {RECENTLY_CLOSED_DAYS} days"),
+        ("rca", "resolved sev-1/sev-2 incidents whose RCA link is still missing, and when each is due"),
+    ),
     run=run_list,
-    hint="[all]",
+    hint="[all|rca]",
 )
 COMMANDS = (CREATE, UPDATE, LIST)
 
