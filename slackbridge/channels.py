@@ -74,18 +74,21 @@ def _enqueue_open(row_id: int) -> None:
 
 # --- worker side ------------------------------------------------------------------------------------------------
 def open_channel(row_id: int) -> dict:
-    """Create the channel in Slack and set it up. Raises ``SlackCallError`` (the task decides)."""
+    """Create the channel in Slack and set it up. Raises ``SlackCallError`` (the task decides).
+
+    Run again after a failure, it keeps the channel already created and redoes the set-up
+    (at worst a second summary message), so a transient error never loses the set-up."""
     row = IncidentChannel.objects.select_related("incident").filter(pk=row_id, archived_at__isnull=True).first()
     if row is None:
         return {"outcome": "gone"}
-    if row.channel:
+    if row.ready_at:
         return {"outcome": "exists", "channel": row.channel}
     incident = row.incident
-    created = _create(incident)
-    IncidentChannel.objects.filter(pk=row.pk).update(
-        channel=created["id"], name=created["name"], created_at=timezone.now()
-    )
-    channel = created["id"]
+    if not row.channel:  # a retry after a failure later on keeps the channel it created
+        created = _create(incident)
+        row.channel, row.name = created["id"], created["name"]
+        IncidentChannel.objects.filter(pk=row.pk).update(channel=row.channel, name=row.name, created_at=timezone.now())
+    channel = row.channel
     _invite(channel, [incident.point, incident.contact, row.requested_by])
     head = SlackMessage.objects.filter(incident=incident, kind=MessageKind.HEADLINE).exclude(ts="").first()
     permalink = client.permalink(channel=head.channel, ts=head.ts) if head else ""
@@ -96,8 +99,9 @@ def open_channel(row_id: int) -> dict:
     if page.startswith(("https://", "http://")):
         client.add_bookmark(channel=channel, title=f"{incident.key} incident page", link=page)
     client.set_topic(channel=channel, topic=blocks.channel_topic(incident))
+    IncidentChannel.objects.filter(pk=row.pk).update(ready_at=timezone.now())
     _refresh_headline(incident.pk)
-    return {"outcome": "opened", "channel": channel, "name": created["name"]}
+    return {"outcome": "opened", "channel": channel, "name": row.name}
 
 
 def _create(incident: Incident) -> dict:

@@ -143,6 +143,9 @@ class IncidentChannel(models.Model):
     requested_by = models.CharField(max_length=32, blank=True)
     requested_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(
+        null=True, blank=True, help_text="When invites, summary, bookmark and topic were done."
+    )
     archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -108,11 +108,13 @@ def is_maintenance(incident: Incident) -> bool:
     return getattr(incident, "kind", "incident") == "maintenance"
 
 
-def due_reminders(now: datetime | None = None) -> list[Due]:
-    """Every reminder whose window has ended by ``now`` and whose cause still holds."""
+def due_reminders(now: datetime | None = None, *, incident_id: int | None = None) -> list[Due]:
+    """Every reminder whose window has ended by ``now`` and whose cause still holds (of one incident if given)."""
     now = now or timezone.now()
-    in_slack = SlackMessage.objects.filter(kind=MessageKind.HEADLINE).exclude(ts="").values("incident_id")
-    candidates = Incident.objects.filter(pk__in=in_slack).filter(
+    in_slack = SlackMessage.objects.filter(kind=MessageKind.HEADLINE).exclude(ts="")
+    if incident_id is not None:
+        in_slack = in_slack.filter(incident_id=incident_id)
+    candidates = Incident.objects.filter(pk__in=in_slack.values("incident_id")).filter(
         Q(status__in=OPEN_STATUSES) | Q(status=Status.RESOLVED, severity__in=RCA_SEVERITIES, rca_link="")
     )
     incidents = [i for i in candidates if not is_maintenance(i)]
@@ -203,7 +205,7 @@ def send(item: Due) -> bool:
     owner, lease = uuid.uuid4().hex, f"incident:{incident_id}"
     sync.lease_acquire(lease, owner)
     try:
-        fresh = [d for d in due_reminders() if d.incident.pk == incident_id and d.kind == item.kind]
+        fresh = [d for d in due_reminders(incident_id=incident_id) if d.kind == item.kind]
         if not fresh:
             return False
         item = fresh[0]

@@ -1,5 +1,6 @@
 """A channel per incident (SPEC §9) and the postmortem upload, against the strict fake Slack."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -216,6 +217,23 @@ def test_channel_command_replies_and_refusals(client, slack):
     refused = send_command(client, "update_incident_channel", text=f"{other.key} channel").json()["text"]
     assert "channels are for open incidents" in refused
     assert not IncidentChannel.objects.filter(incident=other).exists()
+
+
+def test_a_transient_failure_during_set_up_keeps_the_channel_and_finishes_later(client, slack, settings):
+    settings.SLACK_RETRY_ATTEMPTS = 1
+    settings.SLACK_SYNC_BACKOFF = 0.01
+    incident = open_incident()
+    slack.http_error(500, method="bookmarks.add", times=1)
+    click_open_channel(client, incident)
+    run_worker()
+    time.sleep(0.05)
+    run_worker()  # the retry, if the first batch did not already run it
+    row = IncidentChannel.objects.get(incident=incident)
+    assert row.ready_at is not None
+    assert [c.http_status for c in slack.calls_to("bookmarks.add")] == [500, 200]
+    assert len(slack.calls_to("conversations.create")) == 1
+    assert len(slack.bookmarks(row.channel)) == 1
+    assert f"*Channel*\n<#{row.channel}>" in fields(headline(slack, incident))
 
 
 def test_a_failed_create_gives_the_button_back(client, slack):
