@@ -18,7 +18,7 @@ from django.db import DatabaseError
 
 from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
-from slackbridge import channels, client, reminders
+from slackbridge import channels, client, forms, reminders
 from slackbridge.blocks import modals
 from slackbridge.blocks.messages import (
     ACTION_ACKNOWLEDGE,
@@ -28,7 +28,6 @@ from slackbridge.blocks.messages import (
     ACTION_UPDATE,
 )
 from slackbridge.blocks.reminders import ACTION_ASSIGN_POINT, ACTION_SNOOZE, ASSIGN_BLOCK_PREFIX
-from slackbridge.commands import update_modal_for
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
 logger = logging.getLogger(__name__)
@@ -266,7 +265,7 @@ def on_acknowledge(interaction: Interaction, action: dict) -> None:
 def on_update_button(interaction: Interaction, action: dict) -> None:
     incident = _action_incident(action)
     if incident is not None:
-        client.try_open_view(trigger_id=interaction.trigger_id, view=update_modal_for(incident))
+        client.try_open_view(trigger_id=interaction.trigger_id, view=forms.update_modal_for(incident))
 
 
 def on_resolve_button(interaction: Interaction, action: dict) -> None:
@@ -280,7 +279,7 @@ def on_pick(interaction: Interaction, action: dict) -> None:
     incident = _action_incident(action)
     view = interaction.view
     if incident is not None and view.get("id"):
-        client.try_update_view(view_id=view["id"], view=update_modal_for(incident), view_hash=view.get("hash"))
+        client.try_update_view(view_id=view["id"], view=forms.update_modal_for(incident), view_hash=view.get("hash"))
 
 
 # -- responders kept on track (SPEC §9): reminder buttons, the channel and the postmortem draft ----------------
