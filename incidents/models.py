@@ -45,10 +45,7 @@ class Source(models.TextChoices):
     API = "api", "API"
     IMPORT = "import", "Import"
     ALERT = "alert", "Alert"
-    SYSTEM = "system", "System"  # the worker's own rows (reminders, maintenance transitions); author `crashbot`
-
-
-SYSTEM_AUTHOR = "crashbot"
+    SYSTEM = "system", "System"
 
 
 class ComponentStatus(models.TextChoices):

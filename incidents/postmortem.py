@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from incidents.metrics import format_seconds
-from incidents.models import SYSTEM_AUTHOR, Incident, IncidentUpdate, Person, Severity, Status, Visibility
+from incidents.models import Incident, IncidentUpdate, Person, Severity, Status, Visibility
+from incidents.services import SYSTEM_AUTHOR
 
 TO_FILL = "_To be filled in._"
 

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from incidents.models import (
     OPEN_STATUSES,
-    SYSTEM_AUTHOR,
     Component,
     Incident,
     IncidentUpdate,
@@ -59,6 +58,8 @@ _validate_rca_url = URLValidator(schemes=["http", "https"])
 DESCRIPTION_MAX_LENGTH = Incident._meta.get_field("description").max_length
 FUTURE_TOLERANCE = timedelta(minutes=5)
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+# The worker's own timeline rows (SPEC §2).
+SYSTEM_AUTHOR = "crashbot"
 
 
 def incident_create(

@@ -5,6 +5,7 @@ its cause has cleared; snooze and the "Who is point?" picker go through signed i
 payloads like Slack's.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -276,3 +277,27 @@ def test_bad_numbers_stop_start_up(settings, name):
     setattr(settings, name, 0)
     with pytest.raises(ImproperlyConfigured, match=name):
         reminders.check_settings()
+
+
+# -- privacy ------------------------------------------------------------------------------------------------
+PUBLIC_PATHS = ("/api/v2/incidents.json", "/api/v2/summary.json", "/history.atom", "/history.rss", "/")
+
+
+def test_reminders_and_snoozes_never_reach_a_public_surface(client, fake_slack):
+    incident = open_incident(point="U0POINT")
+    paths = (*PUBLIC_PATHS, f"/incidents/{incident.key}")
+
+    def bodies():  # the page embeds its ETag, derived from every row by design (selectors.public_version_stamp)
+        return {p: re.sub(rb'data-etag="[^"]*"', b"", client.get(p).content) for p in paths}
+
+    with at(minutes(29)):
+        before = bodies()
+    run_at(minutes(30))
+    with at(minutes(29)):
+        send_interaction(client, for_incident(fixture("reminder_snooze_click"), incident.pk))
+        after = bodies()
+    assert IncidentUpdate.objects.filter(incident=incident, source="system").count() == 2
+    for path in paths:
+        assert after[path] == before[path], path
+        assert b"Reminder" not in after[path]
+        assert b"snoozed" not in after[path]
