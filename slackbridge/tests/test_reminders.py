@@ -86,6 +86,22 @@ def test_update_reminder_fires_once_at_its_time_and_restarts_after_an_update(fak
     assert Reminder.objects.filter(incident=incident, kind="update").count() == 2
 
 
+def test_post_update_button_of_a_reminder_opens_the_update_form(client, fake_slack):
+    incident = open_incident(point="U0POINT")
+    run_at(minutes(30))
+    (post,) = thread(fake_slack, incident)
+    button = post["blocks"][-1]["elements"][0]
+    payload = for_incident(fixture("headline_update_click"), incident.pk)
+    action = payload["actions"][0]
+    action.update(action_id=button["action_id"], value=button["value"], block_id=f"reminder:{incident.pk}")
+    payload["trigger_id"] = fake_slack.new_trigger()
+    fake_slack.reset_calls()
+    assert send_interaction(client, payload).status_code == 200
+    (call,) = fake_slack.calls
+    assert call.method == "views.open"
+    assert call.params["view"]["private_metadata"] == str(incident.pk)
+
+
 def test_update_reminder_repeats_each_window_while_nobody_posts(fake_slack):
     open_incident(point="U0POINT")
     assert run_at(minutes(30))["sent"] == 1
