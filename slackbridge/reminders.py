@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from incidents import services
@@ -43,6 +43,7 @@ DEFAULT_UPDATE_MINUTES = "sev-1:30,sev-2:60,sev-3:240"
 UNASSIGNED_SEVERITIES = (Severity.SEV1, Severity.SEV2, Severity.SEV3)
 RCA_SEVERITIES = (Severity.SEV1, Severity.SEV2)
 SNOOZE_MINUTES = 30
+RCA_REMINDERS_MAX = 3  # then only `/incidents rca` keeps listing it: a team without RCAs is not nagged for ever
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
@@ -121,15 +122,18 @@ def due_reminders(now: datetime | None = None, *, incident_id: int | None = None
     if not incidents:
         return []
     ids = [i.pk for i in incidents]
-    last_sent = {
-        (r["incident_id"], r["kind"]): r["last"]
-        for r in Reminder.objects.filter(incident_id__in=ids).values("incident_id", "kind").annotate(last=Max("due_at"))
-    }
+    sent = Reminder.objects.filter(incident_id__in=ids).values("incident_id", "kind")
+    last_sent, counts = {}, {}
+    for r in sent.annotate(last=Max("due_at"), count=Count("id")):
+        last_sent[(r["incident_id"], r["kind"])] = r["last"]
+        counts[(r["incident_id"], r["kind"])] = r["count"]
     snoozed = dict(ReminderSnooze.objects.filter(incident_id__in=ids).values_list("incident_id", "until"))
     per_severity = update_minutes()
     due: list[Due] = []
     for incident in incidents:
         for kind, start, every in _causes(incident, per_severity):
+            if kind == ReminderKind.RCA and counts.get((incident.pk, kind), 0) >= RCA_REMINDERS_MAX:
+                continue
             previous = last_sent.get((incident.pk, kind))
             due_at = max(start, previous or start) + every
             if snoozed.get(incident.pk) and snoozed[incident.pk] > due_at:

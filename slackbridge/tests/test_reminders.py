@@ -249,9 +249,12 @@ def test_rca_reminder_after_five_days_and_the_rca_list(client, fake_slack, setti
     assert f"`/update-incident {incident.key} rca <url>`" in post["text"]
     assert [a["action_id"] for a in post["blocks"][-1]["elements"]] == ["incident_postmortem", "reminder_snooze"]
     assert run_at(closed + timedelta(days=5, hours=1))["sent"] == 0
+    assert run_at(closed + timedelta(days=10))["sent"] == 1
+    assert run_at(closed + timedelta(days=15))["sent"] == 1
+    assert run_at(closed + timedelta(days=20))["sent"] == 0  # three reminders at most; the list keeps it
 
-    with at(closed + timedelta(days=6)):
-        assert "overdue by 1d 0h" in send_command(client, "incidents_rca").json()["text"]
+    with at(closed + timedelta(days=21)):
+        assert "overdue by 16d 0h" in send_command(client, "incidents_rca").json()["text"]
         services.incident_set_rca_link(
             incident_id=incident.pk, rca_link="https://wiki.example.com/rca", author="U0POINT", source=Source.SLACK
         )
