@@ -27,4 +27,6 @@ JOBS: tuple[Job, ...] = (
     Job("monitoring.rollup", timedelta(minutes=10), "monitoring.services.rollup_and_prune"),
     # Subscriptions: finish what a killed worker left, announce component changes, forget stale sign-ups.
     Job("subscriptions.run_due", timedelta(minutes=1), "subscriptions.tasks.run_due_now"),
+    Job("slack.reminders", timedelta(seconds=60), "slackbridge.reminders.run_due"),
+    Job("slack.archive_channels", timedelta(minutes=15), "slackbridge.channels.archive_due"),
 )

@@ -241,6 +241,12 @@ SLACK_SYNC_BACKOFF_MAX = env.float("SLACK_SYNC_BACKOFF_MAX", default=300.0)
 SLACK_NAME_MAX_AGE_HOURS = env.float("SLACK_NAME_MAX_AGE_HOURS", default=24.0)
 # How long a worker's claim on an incident outlives the worker if it dies mid-sync (docs/RELIABILITY.md).
 SLACK_SYNC_LEASE_SECONDS = env.int("SLACK_SYNC_LEASE_SECONDS", default=120)
+# Responders kept on track (SPEC §9, docs/SLACK.md): reminders in the thread and a channel per incident.
+# Checked at start-up (slackbridge.reminders.check_settings): a bad value stops the server with the reason.
+REMINDER_UPDATE_MINUTES = env.str("REMINDER_UPDATE_MINUTES", default="sev-1:30,sev-2:60,sev-3:240")
+REMINDER_UNASSIGNED_MINUTES = env.int("REMINDER_UNASSIGNED_MINUTES", default=15)
+RCA_DUE_DAYS = env.int("RCA_DUE_DAYS", default=5)
+CHANNEL_ARCHIVE_DAYS = env.int("CHANNEL_ARCHIVE_DAYS", default=7)
 
 # Operators (SPEC §11, docs/SCALING.md): /metrics behind a bearer token (404 while unset); LOG_FORMAT=json
 # logs one JSON object a line with the request id and the incident key where known.

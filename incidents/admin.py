@@ -145,7 +145,14 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         metrics = self.admin_site.admin_view(lambda request: admin_views.metrics_view(request, self))
-        return [path("metrics/", metrics, name="incidents_incident_metrics"), *super().get_urls()]
+        postmortem = self.admin_site.admin_view(
+            lambda request, object_id: admin_views.postmortem_view(request, self, object_id)
+        )
+        return [
+            path("metrics/", metrics, name="incidents_incident_metrics"),
+            path("<path:object_id>/postmortem/", postmortem, name="incidents_incident_postmortem"),
+            *super().get_urls(),
+        ]
 
     def save_model(self, request, obj, form, change):
         data = {f: form.cleaned_data[f] for f in EDITABLE_FIELDS if f in form.cleaned_data}

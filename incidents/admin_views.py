@@ -10,8 +10,9 @@ import io
 from datetime import UTC, date, timedelta
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -20,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from incidents import selectors
 from incidents.metrics import MAX_MONTHS, Metrics, format_seconds, incident_metrics, metrics_csv
 from incidents.models import Component, Incident, Severity
+from incidents.postmortem import postmortem_draft, postmortem_filename
 
 SEVERITY_COLOURS = {
     "sev-1": "#b91c1c",
@@ -90,6 +92,21 @@ def metrics_view(request: HttpRequest, model_admin) -> HttpResponse:
         "csv_query": _with_format_csv(request),
     }
     return TemplateResponse(request, "admin/incidents/metrics.html", context)
+
+
+def postmortem_view(request: HttpRequest, model_admin, object_id: str) -> HttpResponse:
+    """Download the incident's postmortem draft (`DCL-N-postmortem.md`): staff with the view permission only."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    incident = Incident.objects.filter(pk=int(object_id) if object_id.isdigit() else None).first()
+    if incident is None:
+        raise Http404("No such incident.")
+    base_url = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+    text = postmortem_draft(incident, base_url=base_url, generated_at=timezone.now())
+    response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{postmortem_filename(incident)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def metrics_table(metrics: Metrics) -> list[dict]:

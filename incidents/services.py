@@ -60,6 +60,8 @@ _validate_rca_url = URLValidator(schemes=["http", "https"])
 DESCRIPTION_MAX_LENGTH = Incident._meta.get_field("description").max_length
 FUTURE_TOLERANCE = timedelta(minutes=5)
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+# The worker's own timeline rows (SPEC §2).
+SYSTEM_AUTHOR = "crashbot"
 
 
 def incident_create(
@@ -272,8 +274,11 @@ def incident_set_rca_link(
     return incident_update(incident_id=incident_id, author=author, source=source, message=message, rca_link=rca_link)
 
 
-def incident_acknowledge(*, incident_id: int, author: str, source: Source) -> Incident:
-    """Someone has taken the incident: record when, and make them point person if there is none."""
+def incident_acknowledge(*, incident_id: int, author: str, source: Source, message: str = "") -> Incident:
+    """Someone has taken the incident: record when, and make them point person if there is none.
+
+    A `message` goes in the same timeline row, so a message that fails validation leaves the
+    acknowledgement unsaved too (one action, one transaction)."""
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         point = UNSET
@@ -284,6 +289,7 @@ def incident_acknowledge(*, incident_id: int, author: str, source: Source) -> In
             incident_id=incident_id,
             author=author,
             source=source,
+            message=message,
             point=point,
             acknowledged_at=acknowledged_at,
         )
@@ -351,6 +357,35 @@ def component_uptime_prune(*, before: date) -> int:
     """Forget daily probe figures older than `before` (the page shows 90 days)."""
     deleted, _ = ComponentDailyUptime.objects.filter(day__lt=before).delete()
     return deleted
+
+
+def incident_add_system_note(*, incident_id: int, message: str, record: dict[str, Any] | None = None) -> IncidentUpdate:
+    """A row of the worker's own (a reminder, a snooze): source `system`, author `crashbot`, never public.
+
+    It changes no field of the incident, so who last modified it and when stay as they were;
+    `record` is kept in the row's `changes` as `{key: [None, value]}` (e.g. which reminder).
+    Returns the new row, whose number the caller needs to post it itself.
+    """
+    message = (message or "").strip()
+    if not message:
+        raise ValidationError({"message": "A system note needs some text."})
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        incident.update_number += 1
+        Incident.objects.filter(pk=incident.pk).update(update_number=incident.update_number)
+        entry = IncidentUpdate.objects.create(
+            incident=incident,
+            number=incident.update_number + 1,
+            created_at=timezone.now(),
+            author=SYSTEM_AUTHOR,
+            source=Source.SYSTEM,
+            status=incident.status,
+            message=message[:MESSAGE_MAX_LENGTH],
+            changes={key: [None, _jsonable(value)] for key, value in (record or {}).items()},
+            visibility=Visibility.INTERNAL,
+        )
+        _notify_on_commit(incident.pk)
+    return entry
 
 
 def person_set_display_name(*, slack_id: str, display_name: str) -> Person:

@@ -220,3 +220,40 @@ def user_display_name(*, user_id: str) -> str:
         if name and str(name).strip():
             return str(name).strip()
     return ""
+
+
+# --- incident channels and file uploads (SPEC §9) ---------------------------------------------------------------
+def create_channel(*, name: str) -> dict:
+    """``conversations.create`` (public); returns Slack's channel object (``id``, ``name``)."""
+    return worker_call("conversations.create", name=name, is_private=False)["channel"]
+
+
+def invite(*, channel: str, users: list[str]) -> None:
+    worker_call("conversations.invite", channel=channel, users=",".join(users))
+
+
+def archive_channel(*, channel: str) -> None:
+    worker_call("conversations.archive", channel=channel)
+
+
+def add_bookmark(*, channel: str, title: str, link: str) -> None:
+    worker_call("bookmarks.add", channel_id=channel, title=title, type="link", link=link)
+
+
+def permalink(*, channel: str, ts: str) -> str:
+    return str(worker_call("chat.getPermalink", channel=channel, message_ts=ts)["permalink"])
+
+
+def upload_text_file(*, channel: str, thread_ts: str, filename: str, title: str, content: str, comment: str) -> dict:
+    """Upload a text file into a thread the way ``files_upload_v2`` does (it is the SDK's own method):
+    ``files.getUploadURLExternal``, a POST of the bytes to the URL Slack gave, then
+    ``files.completeUploadExternal`` that shares it. Returns the completion's data."""
+    return worker_call(
+        "files.upload_v2",
+        channel=channel,
+        thread_ts=thread_ts,
+        filename=filename,
+        title=title,
+        content=content,
+        initial_comment=comment,
+    )

@@ -18,11 +18,17 @@ from django.db import DatabaseError
 
 from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
-from slackbridge import client, probe_alerts
+from slackbridge import channels, client, forms, probe_alerts, reminders
 from slackbridge.blocks import modals
-from slackbridge.blocks.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_UPDATE
+from slackbridge.blocks.messages import (
+    ACTION_ACKNOWLEDGE,
+    ACTION_OPEN_CHANNEL,
+    ACTION_POSTMORTEM,
+    ACTION_RESOLVE,
+    ACTION_UPDATE,
+)
 from slackbridge.blocks.monitoring import ACTION_PROBE_OPEN_INCIDENT
-from slackbridge.commands import update_modal_for
+from slackbridge.blocks.reminders import ACTION_ASSIGN_POINT, ACTION_SNOOZE, ASSIGN_BLOCK_PREFIX
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
 logger = logging.getLogger(__name__)
@@ -260,7 +266,7 @@ def on_acknowledge(interaction: Interaction, action: dict) -> None:
 def on_update_button(interaction: Interaction, action: dict) -> None:
     incident = _action_incident(action)
     if incident is not None:
-        client.try_open_view(trigger_id=interaction.trigger_id, view=update_modal_for(incident))
+        client.try_open_view(trigger_id=interaction.trigger_id, view=forms.update_modal_for(incident))
 
 
 def on_resolve_button(interaction: Interaction, action: dict) -> None:
@@ -274,7 +280,42 @@ def on_pick(interaction: Interaction, action: dict) -> None:
     incident = _action_incident(action)
     view = interaction.view
     if incident is not None and view.get("id"):
-        client.try_update_view(view_id=view["id"], view=update_modal_for(incident), view_hash=view.get("hash"))
+        client.try_update_view(view_id=view["id"], view=forms.update_modal_for(incident), view_hash=view.get("hash"))
+
+
+# -- responders kept on track (SPEC §9): reminder buttons, the channel and the postmortem draft ----------------
+def on_snooze(interaction: Interaction, action: dict) -> None:
+    incident = _action_incident(action)
+    if incident is not None:
+        reminders.snooze(incident_id=incident.pk, user_id=interaction.user_id)
+
+
+def on_assign_point(interaction: Interaction, action: dict) -> None:
+    """ "Who is point?" picker: the chosen user becomes point person through the services (timeline, Slack)."""
+    block_id = _text(action.get("block_id"))
+    incident = _action_incident({"value": block_id.removeprefix(ASSIGN_BLOCK_PREFIX)})
+    user = _text(action.get("selected_user"))
+    if incident is None or not block_id.startswith(ASSIGN_BLOCK_PREFIX) or not user:
+        logger.info("Ignoring a point pick without incident or user (%r)", block_id)
+        return
+    try:
+        services.incident_update(incident_id=incident.pk, point=user, author=interaction.user_id, source=Source.SLACK)
+    except ValidationError as exc:
+        logger.info("Point pick for %s refused: %s", incident.key, exc.messages)
+
+
+def on_open_channel(interaction: Interaction, action: dict) -> None:
+    incident = _action_incident(action)
+    if incident is not None and incident.is_open:
+        channels.request_channel(incident=incident, user_id=interaction.user_id)
+
+
+def on_postmortem(interaction: Interaction, action: dict) -> None:
+    from slackbridge import tasks
+
+    incident = _action_incident(action)
+    if incident is not None and incident.status == Status.RESOLVED:
+        tasks.upload_postmortem.enqueue(incident_id=incident.pk, user_id=interaction.user_id)
 
 
 BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {
@@ -283,6 +324,10 @@ BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {
     ACTION_RESOLVE: on_resolve_button,
     modals.PICK_ACTION: on_pick,
     ACTION_PROBE_OPEN_INCIDENT: probe_alerts.on_open_incident_button,
+    ACTION_SNOOZE: on_snooze,
+    ACTION_ASSIGN_POINT: on_assign_point,
+    ACTION_OPEN_CHANNEL: on_open_channel,
+    ACTION_POSTMORTEM: on_postmortem,
 }
 
 

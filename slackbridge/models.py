@@ -84,3 +84,78 @@ class SyncLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.owner or 'free'})"
+
+
+# --- responders kept on track (SPEC §9): reminders and a channel per incident -------------------------------
+class ReminderKind(models.TextChoices):
+    UPDATE = "update", "No public update"
+    UNASSIGNED = "unassigned", "No point person"
+    RCA = "rca", "RCA due"
+
+
+class Reminder(models.Model):
+    """One reminder sent (or being sent) in an incident's thread.
+
+    ``due_at`` is the moment its window ended; unique per incident and kind, so two workers
+    that find the same reminder due can't both send it. ``entry_number`` is the ``system``
+    timeline row it wrote (the reminder posts that row itself; the thread sync skips it).
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="slack_reminders")
+    kind = models.CharField(max_length=16, choices=ReminderKind.choices)
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+    entry_number = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["incident", "kind", "due_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "kind", "due_at"], name="slack_reminder_once_per_window"),
+            models.CheckConstraint(condition=Q(kind__in=ReminderKind.values), name="slack_reminder_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.kind} due {self.due_at.isoformat()}"
+
+
+class ReminderSnooze(models.Model):
+    """An incident's reminders are quiet until ``until`` (the "Snooze 30 min" button); per incident."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.PROTECT, related_name="slack_snooze")
+    until = models.DateTimeField()
+    by = models.CharField(max_length=32, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} snoozed until {self.until.isoformat()}"
+
+
+class IncidentChannel(models.Model):
+    """A Slack channel opened for one incident, on demand.
+
+    Created (without ``channel``) when someone asks; the worker then creates it in Slack. At
+    most one live (not archived) channel per incident; once archived, a bot can't unarchive
+    it, so a reopened incident gets a fresh one.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="slack_channels")
+    channel = models.CharField(max_length=32, blank=True)
+    name = models.CharField(max_length=80, blank=True)
+    requested_by = models.CharField(max_length=32, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(
+        null=True, blank=True, help_text="When invites, summary, bookmark and topic were done."
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["incident", "requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident"], condition=Q(archived_at__isnull=True), name="slack_one_live_channel_per_incident"
+            ),
+            models.UniqueConstraint(fields=["channel"], condition=~Q(channel=""), name="slack_incident_channel_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} #{self.name or '(opening)'}"

@@ -34,7 +34,7 @@ from incidents.services import SLACK_USER_ID, person_set_display_name
 from slackbridge import client
 from slackbridge.blocks.messages import TOPIC_MAX, TopicItem, channel_topic, headline, thread_reply
 from slackbridge.client import SlackCallError
-from slackbridge.models import ChannelTopic, MessageKind, SlackMessage, SyncLease
+from slackbridge.models import ChannelTopic, IncidentChannel, MessageKind, SlackMessage, SyncLease
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,8 @@ def _is_history(incident: Incident) -> bool:
 
 def _sync_headline(incident: Incident, channel: str, lease: str, owner: str, counts: dict) -> tuple[str, str]:
     components = list(incident.components.order_by("position", "name").values_list("name", flat=True))
-    message = headline(incident, components=components)
+    live = IncidentChannel.objects.filter(incident=incident, archived_at__isnull=True).values("channel", "name").first()
+    message = headline(incident, components=components, channel=(live["channel"], live["name"]) if live else None)
     digest = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()
     row = SlackMessage.objects.filter(incident=incident, kind=MessageKind.HEADLINE).first()
     if row is None:

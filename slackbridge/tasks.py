@@ -107,16 +107,53 @@ def announce_component(
     try:
         return {"outcome": probe_alerts.announce(**kwargs, at=at or timezone.now().isoformat())}
     except SlackCallError as err:
-        if not err.transient:
-            logger.error(
-                "Probe alert of component %s not posted: %s failed with %s", component_id, err.method, err.code
-            )
-            return {"outcome": "gave_up", "error": err.code}
-        delay = min(settings.SLACK_SYNC_BACKOFF * 2**attempt, settings.SLACK_SYNC_BACKOFF_MAX)
-        delay = max(delay, err.retry_after or 0)
-        run_after = timezone.now() + timedelta(seconds=delay)
-        announce_component.using(run_after=run_after).enqueue(**kwargs, at=at, attempt=attempt + 1)
-        return {"outcome": "retry", "error": err.code, "delay": delay}
+        if err.transient:
+            return _retry_later(announce_component, {**kwargs, "at": at}, attempt, err)
+        logger.error("Probe alert of component %s not posted: %s failed with %s", component_id, err.method, err.code)
+        return {"outcome": "gave_up", "error": err.code}
+
+
+@task()
+def open_channel(channel_id: int, attempt: int = 0) -> dict:
+    """Create and set up the Slack channel asked for in ``IncidentChannel`` row ``channel_id``."""
+    from slackbridge import channels
+
+    if not slack_enabled():
+        log_sync_off_once()
+        return {"outcome": "off"}
+    try:
+        return channels.open_channel(channel_id)
+    except SlackCallError as err:
+        if err.transient:
+            return _retry_later(open_channel, {"channel_id": channel_id}, attempt, err)
+        channels.forget_failed(channel_id)
+        logger.error("Could not open an incident channel: %s failed with %s. %s", err.method, err.code, err.hint())
+        return {"outcome": "gave_up", "error": err.code}
+
+
+@task()
+def upload_postmortem(incident_id: int, user_id: str = "", attempt: int = 0) -> dict:
+    """Upload the incident's postmortem draft into its thread (the "Postmortem draft" button)."""
+    from slackbridge import postmortem
+
+    if not slack_enabled():
+        log_sync_off_once()
+        return {"outcome": "off"}
+    try:
+        return postmortem.upload_postmortem(incident_id, user_id)
+    except SlackCallError as err:
+        if err.transient:
+            kwargs = {"incident_id": incident_id, "user_id": user_id}
+            return _retry_later(upload_postmortem, kwargs, attempt, err)
+        logger.error("Could not upload the postmortem draft: %s failed with %s. %s", err.method, err.code, err.hint())
+        return {"outcome": "gave_up", "error": err.code}
+
+
+def _retry_later(task_, kwargs: dict, attempt: int, err: SlackCallError) -> dict:
+    delay = max(min(settings.SLACK_SYNC_BACKOFF * 2**attempt, settings.SLACK_SYNC_BACKOFF_MAX), err.retry_after or 0)
+    logger.warning("Slack is unavailable (%s); %s again in %.1f s", err, task_.name, delay)
+    task_.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(attempt=attempt + 1, **kwargs)
+    return {"outcome": "retry", "error": err.code, "delay": delay}
 
 
 def _arm_safety_net(task_, **kwargs) -> str | None:

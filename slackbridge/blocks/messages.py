@@ -38,6 +38,8 @@ STATUS_EMOJI = {
 ACTION_ACKNOWLEDGE = "incident_acknowledge"
 ACTION_UPDATE = "incident_update"
 ACTION_RESOLVE = "incident_resolve"
+ACTION_OPEN_CHANNEL = "incident_open_channel"
+ACTION_POSTMORTEM = "incident_postmortem"
 
 
 def escape(text: str) -> str:
@@ -102,11 +104,13 @@ def status_text(status: str) -> str:
     return f"{STATUS_EMOJI[st]} {st.label}"
 
 
-def headline(incident: Incident, *, components: Sequence[str]) -> dict:
+def headline(incident: Incident, *, components: Sequence[str], channel: tuple[str, str] | None = None) -> dict:
     """The incident's message in the channel: ``{"text": fallback, "blocks": [...]}``.
 
     Edited in place on every change. Buttons act on the incident; once it is closed only
-    Update is left (to reopen or add the RCA link).
+    Update is left (to reopen or add the RCA link), with "Postmortem draft" when resolved.
+    ``channel`` is the incident's own live channel as (channel id, name), id empty while it is
+    being opened; without one, an open incident offers "Open channel".
     """
     key = incident.key
     header = f"{key} {incident.title}"
@@ -125,6 +129,8 @@ def headline(incident: Incident, *, components: Sequence[str]) -> dict:
         fields.append(f"*Duration*\n{format_duration(incident.closed_at - incident.reported_at)}")
     if incident.rca_link:
         fields.append(f"*RCA*\n<{escape(incident.rca_link)}|Root-cause analysis>")
+    if channel is not None:
+        fields.append(f"*Channel*\n<#{channel[0]}>" if channel[0] else "*Channel*\nOpening…")
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
@@ -133,12 +139,18 @@ def headline(incident: Incident, *, components: Sequence[str]) -> dict:
     if incident.visibility == Visibility.INTERNAL:
         context.insert(0, ":lock: Internal incident, not on the status page")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
-    blocks.append({"type": "actions", "block_id": f"incident_actions:{incident.pk}", "elements": buttons(incident)})
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"incident_actions:{incident.pk}",
+            "elements": buttons(incident, has_channel=channel is not None),
+        }
+    )
     text = f"{key} [{incident.severity}] {escape(incident.title)} — {Status(incident.status).label}"
     return {"text": text, "blocks": blocks}
 
 
-def buttons(incident: Incident) -> list[dict]:
+def buttons(incident: Incident, *, has_channel: bool = True) -> list[dict]:
     value = str(incident.pk)
 
     def button(label: str, action_id: str, style: str = "") -> dict:
@@ -148,12 +160,18 @@ def buttons(incident: Incident) -> list[dict]:
         return b
 
     if not incident.is_open:
-        return [button("Update", ACTION_UPDATE)]
-    return [
+        closed = [button("Update", ACTION_UPDATE)]
+        if incident.status == Status.RESOLVED:
+            closed.append(button("Postmortem draft", ACTION_POSTMORTEM))
+        return closed
+    open_buttons = [
         button("Acknowledge", ACTION_ACKNOWLEDGE),
         button("Update", ACTION_UPDATE),
         button("Resolve", ACTION_RESOLVE, "primary"),
     ]
+    if not has_channel:
+        open_buttons.append(button("Open channel", ACTION_OPEN_CHANNEL))
+    return open_buttons
 
 
 def thread_reply(entry: IncidentUpdate) -> str:

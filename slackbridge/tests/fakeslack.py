@@ -100,6 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else None
         if url.path.startswith(_API):
             status, reply, headers = self.server.fake._handle(url.path[len(_API) :], params, token, received)
+        elif url.path.startswith(UPLOAD_PATH):
+            status, reply, headers = self.server.fake._receive_upload(url.path[len(UPLOAD_PATH) :], body, received)
         else:
             status, reply, headers = 404, {"ok": False, "error": "not_found"}, {}
         data = json.dumps(reply).encode()
@@ -120,7 +122,183 @@ class _Handler(BaseHTTPRequestHandler):
         """Stay quiet: the record of requests is ``FakeSlack.calls``, not stderr."""
 
 
-class FakeSlack:
+# --- channels per incident, bookmarks, permalinks and file uploads (issue 15) ----------------------------------
+# Self-contained: FakeSlack inherits these handlers; their state is created on first use.
+CHANNEL_NAME_MAX = 80  # Slack: lower case letters, digits, hyphens and underscores, at most 80 characters
+_CHANNEL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+UPLOAD_PATH = "/upload/v1/"  # where files.getUploadURLExternal's upload_url points (files.slack.com in Slack)
+
+
+class _ChannelsAndFiles:
+    """conversations.create/invite/archive/unarchive, bookmarks.add, chat.getPermalink and the
+    three-step upload of ``files_upload_v2`` (files.getUploadURLExternal, POST to the upload URL,
+    files.completeUploadExternal), following Slack's documented rules and errors."""
+
+    channels: dict[str, JSONDict]
+    users: dict[str, JSONDict]
+    _lock: threading.RLock
+    _messages: dict[str, list[JSONDict]]
+    _calls: list[Call]
+    _seq: itertools.count
+
+    # state (created lazily so the rest of FakeSlack needs no change)
+    @property
+    def files(self) -> dict[str, JSONDict]:
+        """file id -> {filename, length, title, content (bytes, once uploaded), shares: [(channel, thread_ts)]}."""
+        if not hasattr(self, "_files"):
+            self._files: dict[str, JSONDict] = {}
+        return self._files
+
+    def bookmarks(self, channel: str) -> list[JSONDict]:
+        with self._lock:
+            return copy.deepcopy(self.channels[channel].get("bookmarks", []))
+
+    def channel_by_name(self, name: str) -> tuple[str, JSONDict]:
+        with self._lock:
+            for cid, chan in self.channels.items():
+                if chan["name"] == name:
+                    return cid, copy.deepcopy(chan)
+        raise KeyError(name)
+
+    def archive(self, channel: str) -> None:
+        """Archive as a person would in Slack (the bot stays a member of the archived channel)."""
+        with self._lock:
+            self.channels[channel]["is_archived"] = True
+
+    def file_content(self, file_id: str) -> bytes:
+        with self._lock:
+            return bytes(self.files[file_id].get("content") or b"")
+
+    # conversations.* -----------------------------------------------------------------------------------------
+    def _api_conversations_create(self, params: JSONDict) -> JSONDict:
+        name = str(params.get("name") or "")
+        if not name:
+            raise SlackError("invalid_name_required")
+        if len(name) > CHANNEL_NAME_MAX:
+            raise SlackError("invalid_name_maxlength")
+        if not set(name) <= _CHANNEL_NAME_CHARS:
+            raise SlackError("invalid_name_specials")
+        if not set(name) - set("-_"):
+            raise SlackError("invalid_name_punctuation")
+        if any(chan["name"] == name for chan in self.channels.values()):  # archived channels keep their names
+            raise SlackError("name_taken")
+        cid = f"C1{next(self._seq):08d}"
+        private = str(params.get("is_private", "")).lower() in ("1", "true")
+        self.channels[cid] = {"name": name, "topic": "", "members": [BOT_USER_ID], "is_private": private}
+        return {"channel": self._channel_info(cid, self.channels[cid])}  # type: ignore[attr-defined]
+
+    def _api_conversations_invite(self, params: JSONDict) -> JSONDict:
+        cid, chan = self._channel(params.get("channel"))  # type: ignore[attr-defined]
+        users = [u.strip() for u in str(params.get("users") or "").split(",") if u.strip()]
+        if not users:
+            raise SlackError("no_user")
+        if len(users) > 1000:
+            raise SlackError("too_many_users")
+        if BOT_USER_ID in users:
+            raise SlackError("cant_invite_self")
+        if any(u not in self.users for u in users):
+            raise SlackError("user_not_found")
+        new = [u for u in users if u not in chan["members"]]
+        if not new:
+            raise SlackError("already_in_channel")
+        chan["members"].extend(new)
+        return {"channel": self._channel_info(cid, chan)}  # type: ignore[attr-defined]
+
+    def _api_conversations_archive(self, params: JSONDict) -> JSONDict:
+        name = str(params.get("channel") or "")
+        cid, chan = self._channel(name, member=False)  # type: ignore[attr-defined]
+        if chan.get("is_archived"):
+            raise SlackError("already_archived")
+        if BOT_USER_ID not in chan["members"]:
+            raise SlackError("not_in_channel")
+        if cid == DEFAULT_CHANNEL and chan["name"] == "general":
+            raise SlackError("cant_archive_general")
+        chan["is_archived"] = True
+        return {}
+
+    def _api_conversations_unarchive(self, params: JSONDict) -> JSONDict:
+        """Slack documents that bot tokens cannot unarchive a conversation: refused, as there."""
+        self._channel(params.get("channel"), member=False)  # type: ignore[attr-defined]
+        raise SlackError("method_not_supported_for_channel_type")
+
+    # bookmarks.add, chat.getPermalink -------------------------------------------------------------------------
+    def _api_bookmarks_add(self, params: JSONDict) -> JSONDict:
+        cid, chan = self._channel(params.get("channel_id"))  # type: ignore[attr-defined]
+        title, kind, link = (str(params.get(k) or "") for k in ("title", "type", "link"))
+        if not title or not kind:
+            raise SlackError("invalid_arguments")
+        if kind != "link":
+            raise SlackError("invalid_bookmark_type")
+        if not link.startswith(("http://", "https://")):
+            raise SlackError("invalid_link")
+        bookmark = {"id": f"Bk{next(self._seq):08d}", "channel_id": cid, "title": title, "link": link, "type": kind}
+        chan.setdefault("bookmarks", []).append(bookmark)
+        return {"bookmark": copy.deepcopy(bookmark)}
+
+    def _api_chat_getPermalink(self, params: JSONDict) -> JSONDict:
+        cid, _ = self._channel(params.get("channel"), member=False)  # type: ignore[attr-defined]
+        ts = str(params.get("message_ts") or "")
+        self._find_message(cid, ts)  # type: ignore[attr-defined]
+        return {"channel": cid, "permalink": f"https://crashbot-test.slack.com/archives/{cid}/p{ts.replace('.', '')}"}
+
+    # files: the upload flow of files_upload_v2 -----------------------------------------------------------------
+    def _api_files_getUploadURLExternal(self, params: JSONDict) -> JSONDict:
+        filename = str(params.get("filename") or "")
+        try:
+            length = int(params.get("length"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise SlackError("invalid_arguments") from None
+        if not filename or length < 1:
+            raise SlackError("invalid_arguments")
+        file_id = f"F0{next(self._seq):09d}"
+        self.files[file_id] = {"filename": filename, "length": length, "content": None, "shares": []}
+        return {"upload_url": self.url + UPLOAD_PATH + file_id, "file_id": file_id}  # type: ignore[attr-defined]
+
+    def _receive_upload(self, file_id: str, body: bytes, received: float) -> Reply:
+        with self._lock:
+            pending = self.files.get(file_id)
+            if pending is None or pending["content"] is not None:
+                status, reply = 404, {"ok": False, "error": "file_not_found"}
+            else:
+                pending["content"] = body
+                status, reply = 200, {"ok": True, "bytes": len(body)}
+            self._calls.append(Call("upload", {"file_id": file_id, "bytes": len(body)}, received, status, reply))
+            return status, reply, {}
+
+    def _api_files_completeUploadExternal(self, params: JSONDict) -> JSONDict:
+        try:
+            files = json.loads(params["files"]) if isinstance(params.get("files"), str) else params.get("files")
+        except (KeyError, ValueError):
+            raise SlackError("invalid_arguments") from None
+        if not isinstance(files, list) or not files:
+            raise SlackError("invalid_arguments")
+        for item in files:
+            pending = self.files.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if pending is None:
+                raise SlackError("file_not_found")
+            if pending["content"] is None or len(pending["content"]) != pending["length"]:
+                raise SlackError("file_upload_not_completed")
+        channel, thread_ts = params.get("channel_id"), str(params.get("thread_ts") or "")
+        if channel:
+            cid, _ = self._channel(channel)  # type: ignore[attr-defined]
+            if thread_ts:
+                self._find_message(cid, thread_ts)  # type: ignore[attr-defined]
+            msg = self._new_message({"text": params.get("initial_comment") or " "})  # type: ignore[attr-defined]
+            msg["files"] = [{"id": f["id"], "title": f.get("title") or ""} for f in files]
+            if thread_ts:
+                msg["thread_ts"] = thread_ts
+            self._messages.setdefault(cid, []).append(msg)
+        done = []
+        for item in files:
+            stored = self.files[str(item["id"])]
+            stored["title"] = item.get("title") or stored["filename"]
+            if channel:
+                stored["shares"].append((cid, thread_ts))
+            done.append({"id": item["id"], "name": stored["filename"], "title": stored["title"]})
+        return {"files": done}
+
+
+class FakeSlack(_ChannelsAndFiles):
     """In-memory Slack workspace behind a real HTTP server on 127.0.0.1.
 
     Everything is guarded by one lock: the server answers each request on its own thread while the
@@ -338,6 +516,8 @@ class FakeSlack:
             if name in (cid, chan["name"]):
                 if member and BOT_USER_ID not in chan["members"]:
                     raise SlackError("not_in_channel")
+                if member and chan.get("is_archived"):
+                    raise SlackError("is_archived")
                 return cid, chan
         raise SlackError("channel_not_found")
 

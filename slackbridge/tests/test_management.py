@@ -32,6 +32,7 @@ def test_manifest_is_yaml_naming_both_urls_and_every_command():
     }
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert {"commands", "chat:write", "channels:manage", "groups:write", "users:read"} <= set(scopes)
+    assert {"bookmarks:write", "files:write"} <= set(scopes)  # incident channels and the postmortem upload
 
 
 def test_manifest_for_socket_mode_has_no_urls():

@@ -45,18 +45,27 @@ def test_headline_shows_every_field_and_the_buttons():
         ("Acknowledge", "incident_acknowledge", "42"),
         ("Update", "incident_update", "42"),
         ("Resolve", "incident_resolve", "42"),
+        ("Open channel", "incident_open_channel", "42"),
     ]
     assert message["text"] == "DCL-42 [sev-2] Marketplace down — Investigating"
 
 
-def test_resolved_headline_shows_duration_and_only_update():
+def test_headline_with_its_own_channel_links_it_instead_of_the_button():
+    message = headline(incident(), components=[], channel=("C100000001", "inc-dcl-42-marketplace-down"))
+    assert fields_of(message)["Channel"] == "<#C100000001>"
+    assert "incident_open_channel" not in [b["action_id"] for b in message["blocks"][-1]["elements"]]
+    opening = headline(incident(), components=[], channel=("", ""))
+    assert fields_of(opening)["Channel"] == "Opening…"
+
+
+def test_resolved_headline_shows_duration_update_and_postmortem():
     closed = REPORTED + timedelta(hours=2, minutes=5)
     message = headline(incident(status="resolved", closed_at=closed), components=[])
     fields = fields_of(message)
     assert fields["Status"] == ":white_check_mark: Resolved"
     assert fields["Duration"] == "2h 05m"
     assert fields["Components"] == "None"
-    assert [b["action_id"] for b in message["blocks"][-1]["elements"]] == ["incident_update"]
+    assert [b["action_id"] for b in message["blocks"][-1]["elements"]] == ["incident_update", "incident_postmortem"]
 
 
 def test_user_text_is_escaped_so_it_pings_nobody():

@@ -35,7 +35,12 @@ def test_create_posts_one_headline_and_sets_topic(fake_slack):
     blocks = messages[0]["blocks"]
     assert blocks[0]["text"]["text"] == f"DCL-{incident.pk} Marketplace down"
     actions = blocks[-1]["elements"]
-    assert [a["action_id"] for a in actions] == ["incident_acknowledge", "incident_update", "incident_resolve"]
+    assert [a["action_id"] for a in actions] == [
+        "incident_acknowledge",
+        "incident_update",
+        "incident_resolve",
+        "incident_open_channel",
+    ]
     assert {a["value"] for a in actions} == {str(incident.pk)}
     assert fake_slack.topic(DEFAULT_CHANNEL) == f":two: DCL-{incident.pk} Marketplace down"
     # Running the sync again changes nothing in Slack.
@@ -78,7 +83,7 @@ def test_resolve_shows_duration_and_topic_drops_it(fake_slack):
     text = str(msg["blocks"])
     assert "Resolved" in text
     assert "*Duration*" in text
-    assert [a["action_id"] for a in msg["blocks"][-1]["elements"]] == ["incident_update"]
+    assert [a["action_id"] for a in msg["blocks"][-1]["elements"]] == ["incident_update", "incident_postmortem"]
     assert fake_slack.topic(DEFAULT_CHANNEL) == f":four: DCL-{keep.pk} Other thing"
     services.incident_resolve(incident_id=keep.pk, author="U0POINT", source=Source.SLACK)
     run_worker()

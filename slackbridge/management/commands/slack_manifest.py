@@ -11,6 +11,9 @@ from slackbridge.commands import COMMANDS
 # headline + thread (chat:write; chat:write.public posts to public channels the bot has not
 # joined), channel topic (channels:manage for public, groups:write for private channels),
 # reading the channel (channels:read / groups:read) and display names (users:read).
+# Responders (SPEC §9): an incident's own channel is created, joined, archived and its topic set with
+# channels:manage (already above); bookmarks:write bookmarks its incident page; files:write uploads the
+# postmortem draft into the thread. Nothing else is asked for these features.
 BOT_SCOPES = [
     "commands",
     "chat:write",
@@ -20,6 +23,8 @@ BOT_SCOPES = [
     "groups:read",
     "groups:write",
     "users:read",
+    "bookmarks:write",
+    "files:write",
 ]
 
 
