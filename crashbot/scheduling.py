@@ -23,4 +23,5 @@ class Job:
 JOBS: tuple[Job, ...] = (
     # Add one row per recurring job, e.g.
     # Job("tasks.prune", timedelta(hours=1), "crashbot.housekeeping.prune_finished_tasks"),
+    Job("maintenance.transitions", timedelta(seconds=30), "incidents.maintenance_jobs.run_due"),
 )

@@ -7,16 +7,18 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import Exists, Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 from django.utils import timezone
 
 from incidents.models import (
+    MAINTENANCE_ACTIVE_STATUSES,
     OPEN_STATUSES,
     SEVERITY_IMPACT,
     Component,
     ComponentStatus,
     Incident,
     IncidentUpdate,
+    Kind,
     Person,
     Severity,
     Status,
@@ -214,20 +216,39 @@ def components_with_status() -> list[Component]:
         .order_by("severity")
         .values("severity")[:1]
     )
-    components = list(Component.objects.annotate(worst_severity=Subquery(worst)).order_by("position", "name"))
+    maintenance = Incident.objects.filter(
+        components=OuterRef("pk"),
+        kind=Kind.MAINTENANCE,
+        status__in=MAINTENANCE_ACTIVE_STATUSES,
+        visibility=Visibility.PUBLIC,
+    )
+    components = list(
+        Component.objects.annotate(worst_severity=Subquery(worst), in_maintenance=Exists(maintenance)).order_by(
+            "position", "name"
+        )
+    )
     for component in components:
         component.derived_status = component_status(
-            override=component.status_override, worst_severity=component.worst_severity
+            override=component.status_override,
+            worst_severity=component.worst_severity,
+            in_maintenance=component.in_maintenance,
         )
     return components
 
 
-def component_status(*, override: str, worst_severity: str | None) -> str:
+def component_status(*, override: str, worst_severity: str | None, in_maintenance: bool = False) -> str:
+    """Override, else the worst of open incidents' impact and an active maintenance (SPEC §2, §8)."""
     if override:
         return override
-    if worst_severity is None:
-        return ComponentStatus.OPERATIONAL
-    return IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
+    status = ComponentStatus.OPERATIONAL
+    if worst_severity is not None:
+        status = IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
+    if (
+        in_maintenance
+        and COMPONENT_STATUS_RANK[ComponentStatus(status)] < COMPONENT_STATUS_RANK[ComponentStatus.UNDER_MAINTENANCE]
+    ):
+        status = ComponentStatus.UNDER_MAINTENANCE
+    return status
 
 
 def worst_component_status(statuses: list[str]) -> str:
@@ -244,13 +265,49 @@ def incidents_public_unresolved() -> list[Incident]:
 
 
 def incidents_public_recent(*, limit: int = 50) -> list[Incident]:
-    """The `limit` most recent public incidents (Statuspage's incidents.json), newest first."""
-    return list(_public_detail_queryset().order_by("-reported_at", "-id")[:limit])
+    """The `limit` most recent public incidents (Statuspage's incidents.json), newest first; no maintenances."""
+    return list(_public_detail_queryset().filter(kind=Kind.INCIDENT).order_by("-reported_at", "-id")[:limit])
 
 
 def incidents_public_page(*, offset: int, limit: int) -> list[Incident]:
-    """One page of the public history, newest first, with public updates; `limit + 1` rows to tell if more exist."""
-    return list(_public_detail_queryset().order_by("-reported_at", "-id")[offset : offset + limit + 1])
+    """One page of the public history, newest first, with public updates; `limit + 1` rows to tell if more exist.
+
+    Maintenances are part of the history (shown as such); cancelled ones leave it (SPEC §8).
+    """
+    qs = _public_detail_queryset().exclude(status=Status.CANCELLED)
+    return list(qs.order_by("-reported_at", "-id")[offset : offset + limit + 1])
+
+
+# Statuspage's scheduled-maintenances.json lists this many, newest window first.
+MAINTENANCES_LIMIT = 50
+
+
+def _public_maintenances() -> QuerySet[Incident]:
+    """Public maintenances, cancelled ones left out (Statuspage has no such status)."""
+    return _public_detail_queryset().filter(kind=Kind.MAINTENANCE).exclude(status=Status.CANCELLED)
+
+
+def maintenances_public_recent(*, limit: int = MAINTENANCES_LIMIT) -> list[Incident]:
+    """Upcoming, active and completed public maintenances, latest window first (3 queries)."""
+    return list(_public_maintenances().order_by("-scheduled_for", "-id")[:limit])
+
+
+def maintenances_public_upcoming() -> list[Incident]:
+    """Public maintenances not started yet, soonest first."""
+    return list(_public_maintenances().filter(status=Status.SCHEDULED).order_by("scheduled_for", "id"))
+
+
+def maintenances_public_active() -> list[Incident]:
+    """Public maintenances in progress or being verified, soonest end first."""
+    return list(_public_maintenances().filter(status__in=MAINTENANCE_ACTIVE_STATUSES).order_by("scheduled_until", "id"))
+
+
+def maintenances_active(*, include_internal: bool = True) -> QuerySet[Incident]:
+    """Maintenances in progress or being verified (Slack's topic lists them after the open incidents)."""
+    qs = Incident.objects.filter(kind=Kind.MAINTENANCE, status__in=MAINTENANCE_ACTIVE_STATUSES)
+    if not include_internal:
+        qs = qs.filter(visibility=Visibility.PUBLIC)
+    return qs.order_by("scheduled_for", "id")
 
 
 def public_updates_latest(*, limit: int = 50) -> list[IncidentUpdate]:
@@ -317,6 +374,11 @@ STATUS_DEFAULT_BODY = {
     Status.IDENTIFIED: "The issue has been identified and a fix is being worked on.",
     Status.MONITORING: "A fix has been implemented and we are monitoring the results.",
     Status.RESOLVED: "This incident has been resolved.",
+    Status.SCHEDULED: "Maintenance is scheduled.",
+    Status.IN_PROGRESS: "Scheduled maintenance is currently in progress. We will provide updates as necessary.",
+    Status.VERIFYING: "Verification is currently underway for the maintenance items.",
+    Status.COMPLETED: "The scheduled maintenance has been completed.",
+    Status.CANCELLED: "This scheduled maintenance has been cancelled.",
 }
 
 
@@ -348,7 +410,7 @@ def public_update_view(incident: Incident, update: IncidentUpdate) -> PublicUpda
             body = incident.description or STATUS_DEFAULT_BODY.get(update.status, "")
         elif "status" in changes:
             body = STATUS_DEFAULT_BODY.get(update.status, "")
-        elif "severity" in changes:
+        elif "severity" in changes and incident.kind == Kind.INCIDENT:
             severity = changes["severity"][1]
             impact = SEVERITY_IMPACT.get(severity, "none") if severity in Severity.values else "none"
             body = f"Impact is now {impact}."
