@@ -319,3 +319,64 @@ def test_a_cancelled_maintenance_leaves_every_public_list(client, clock):
     for path in ("scheduled-maintenances.json", "scheduled-maintenances/upcoming.json", "summary.json"):
         assert client.get(f"/api/v2/{path}").json()["scheduled_maintenances"] == []
     assert maintenance.key not in client.get("/history").content.decode()
+
+
+# -- pages and feeds -----------------------------------------------------------------------------------------
+def test_pages_show_upcoming_then_in_progress_maintenance_with_absolute_times(client, clock):
+    catalyst = make_component("Catalyst", slug="catalyst")
+    maintenance = schedule(components=[catalyst], description="Upgrading the content servers")
+    page = client.get("/").content.decode()
+    assert "Scheduled maintenance" in page
+    assert "Maintenance in progress" not in page
+    assert "Sat Dec 5, 2026 14:00 UTC" in page
+    assert "16:00 UTC" in page
+    assert "All Systems Operational" in page
+
+    clock.move_to(START)
+    maintenance_jobs.run_due()
+    page = client.get("/").content.decode()
+    assert "Maintenance in progress" in page
+    assert page.index("Maintenance in progress") < page.index('id="components-title"')
+    assert "Service Under Maintenance" in page
+    assert "Under maintenance" in page  # the component
+    assert "Scheduled maintenance is currently in progress" in page
+
+    detail = client.get(maintenance.get_absolute_url()).content.decode()
+    assert "Scheduled maintenance" in detail
+    assert "impact</span>" not in detail  # no severity / impact pill
+    assert "Point person" not in detail
+    assert "In progress" in detail
+
+    clock.move_to(END)
+    maintenance_jobs.run_due()
+    history = client.get("/history").content.decode()
+    assert f'data-maintenance="{maintenance.key}"' in history
+    assert "Completed" in history
+    page = client.get("/").content.decode()
+    assert "Maintenance in progress" not in page
+    assert "Scheduled maintenance" not in page
+
+
+def test_feeds_include_maintenance_entries(client, clock):
+    maintenance = schedule()
+    clock.move_to(START)
+    maintenance_jobs.run_due()
+    atom = client.get("/history.atom").content.decode()
+    assert f"{maintenance.key} Catalyst upgrade — Maintenance scheduled" in atom
+    assert f"{maintenance.key} Catalyst upgrade — Maintenance in progress" in atom
+
+
+def test_internal_maintenance_and_reminders_never_reach_public_urls(client, clock, settings):
+    from incidents.tests.factories import PUBLIC_JSON_PATHS
+
+    catalyst = make_component("Catalyst", slug="catalyst")
+    public = schedule(components=[catalyst])
+    paths = [*PUBLIC_JSON_PATHS, "/", "/history", "/history.atom", "/history.rss", public.get_absolute_url()]
+    secret = schedule(title="Secret vault migration", visibility=Visibility.INTERNAL, components=[catalyst])
+    clock.move_to(START - timedelta(minutes=30))
+    assert maintenance_jobs.run_due()["reminded"] == 2
+    for path in paths:
+        body = client.get(path).content.decode()
+        assert "Secret vault" not in body, path
+        assert "Reminder" not in body, path
+    assert client.get(secret.get_absolute_url()).status_code == 404
