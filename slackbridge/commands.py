@@ -18,9 +18,11 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from incidents import selectors, services
-from incidents.models import Incident, Severity, Source, Status
+from incidents.models import INCIDENT_STATUSES, Incident, Severity, Source, Status, Visibility
 from slackbridge import client
 from slackbridge.blocks import modals
+from slackbridge.blocks.messages import slack_window
+from slackbridge.maintenance_grammar import MaintenanceTextError, parse_maintenance
 from slackbridge.request import DATABASE_UNAVAILABLE, SlashCommand, team_allowed
 
 logger = logging.getLogger(__name__)
@@ -29,7 +31,14 @@ Reply = dict | None  # the JSON body to answer Slack with; None means an empty 2
 
 _SEVERITY = re.compile(r"^\[?sev[-_ ]?(?P<n>\d+)\]?$", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"^\s*(?P<word>\S+)\s*(?P<rest>.*)$", re.DOTALL)
-STATUS_WORDS = tuple(Status.values)
+STATUS_WORDS = tuple(INCIDENT_STATUSES)
+# `/update-incident DCL-N <word>` for a maintenance, each word alone (followed by more words it is a message).
+MAINTENANCE_WORDS = {
+    "start": Status.IN_PROGRESS,
+    "verify": Status.VERIFYING,
+    "complete": Status.COMPLETED,
+    "cancel": Status.CANCELLED,
+}
 # Words people reach for instead of a status: answered with a suggestion, never applied.
 STATUS_HINTS = {
     "resolve": Status.RESOLVED,
@@ -77,6 +86,9 @@ UPDATE_ACTIONS = {
     "ack": UpdateAction("ack", "acknowledge: you become point person if there is none"),
     "note": UpdateAction("note <text>", "add an internal note (staff only, never public)"),
     "message": UpdateAction("<message>", "post a public update, status unchanged (`message <text>` forces it)"),
+    "maintenance": UpdateAction(
+        "start|verify|complete|cancel", "move a maintenance on (each word alone; with more words it is a message)"
+    ),
     "form": UpdateAction("", "(key alone) open the update form for that incident"),
 }
 _ACTION_WORDS = {
@@ -143,6 +155,8 @@ def parse_update(text: str) -> UpdateIntent:
         return UpdateIntent(incident_id, "form")
     word, after = _split_first(rest)
     lowered = word.lower().rstrip(":,")
+    if lowered in MAINTENANCE_WORDS and not after:
+        return UpdateIntent(incident_id, "maintenance", value=MAINTENANCE_WORDS[lowered])
     if lowered in STATUS_WORDS:
         return UpdateIntent(incident_id, "status", value=lowered, message=after)
     severity = parse_severity(word)
@@ -239,12 +253,10 @@ def run_update(cmd: SlashCommand) -> Reply:
     except ValidationError as exc:
         raise GrammarError(f"Could not update {incident.key}: {validation_text(exc)}") from exc
     link = modals.incident_link(incident, cmd.base_url)
+    state = f"*{incident.status}*" if incident.is_maintenance else f"*{incident.status}*, {incident.severity}"
     if incident.update_number == before:
-        return modals.ephemeral(f"Nothing changed: {link} is already {incident.status}, {incident.severity}.")
-    return modals.ephemeral(
-        f":white_check_mark: Updated {link}: now *{incident.status}*, {incident.severity} "
-        f"(update #{incident.update_number})."
-    )
+        return modals.ephemeral(f"Nothing changed: {link} is already {state}.")
+    return modals.ephemeral(f":white_check_mark: Updated {link}: now {state} (update #{incident.update_number}).")
 
 
 def _set_status(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
@@ -282,7 +294,16 @@ def _post_message(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
     return services.incident_update(incident_id=intent.incident_id, message=intent.message, **_author(cmd))
 
 
+def _move_maintenance(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
+    incident = services.maintenance_transition(
+        incident_id=intent.incident_id, status=Status(intent.value), message=intent.message, **_author(cmd)
+    )
+    assert incident is not None  # noqa: S101 - unconditional moves always return the maintenance
+    return incident
+
+
 UPDATE_EXECUTORS: dict[str, Callable[[UpdateIntent, SlashCommand], Incident]] = {
+    "maintenance": _move_maintenance,
     "status": _set_status,
     "severity": _set_severity,
     "rca": _set_rca,
@@ -290,6 +311,57 @@ UPDATE_EXECUTORS: dict[str, Callable[[UpdateIntent, SlashCommand], Incident]] = 
     "note": _add_note,
     "message": _post_message,
 }
+
+
+def run_maintenance(cmd: SlashCommand) -> Reply:
+    """`/maintenance`: the form, or one line `<start> <duration|end> <title> [+slug …]` (SPEC §8)."""
+    text = cmd.text.strip()
+    if not text:
+        return open_modal(
+            cmd,
+            lambda: modals.maintenance_modal(components=list(selectors.components_ordered()), now=timezone.now()),
+            fallback=MAINTENANCE,
+        )
+    if text.lower() == "help":
+        return help_reply(MAINTENANCE)
+    try:
+        intent = parse_maintenance(text, tz=timezone.get_default_timezone(), today=timezone.localdate())
+    except MaintenanceTextError as exc:
+        raise GrammarError(modals.escape(str(exc))) from exc
+    components = _components_by_slug(intent.component_slugs)
+    try:
+        maintenance = services.maintenance_schedule(
+            title=intent.title,
+            scheduled_for=intent.scheduled_for,
+            scheduled_until=intent.scheduled_until,
+            components=components,
+            visibility=Visibility.INTERNAL if intent.internal else Visibility.PUBLIC,
+            **_author(cmd),
+        )
+    except ValidationError as exc:
+        raise GrammarError(validation_text(exc)) from exc
+    link = modals.incident_link(maintenance, cmd.base_url)
+    shown = "internal, not on the status page" if intent.internal else "public"
+    names = ", ".join(modals.escape(c.name) for c in components) or "no components"
+    return modals.ephemeral(
+        f":calendar: Scheduled {link} for {slack_window(maintenance.scheduled_for, maintenance.scheduled_until)} — "
+        f"{shown}; {names}. Crashbot starts it and completes it on time, with a reminder in its thread "
+        f"{settings.MAINTENANCE_REMINDER_MINUTES} min before.\n"
+        f"Move it by hand with `{settings.SLACK_UPDATE_COMMAND} {maintenance.key} start|verify|complete|cancel`."
+    )
+
+
+def _components_by_slug(slugs: tuple[str, ...]) -> list:
+    if not slugs:
+        return []
+    known = {c.slug: c for c in selectors.components_ordered()}
+    unknown = [s for s in slugs if s not in known]
+    if unknown:
+        listed = ", ".join(f"+{slug}" for slug in known) or "none are configured"
+        raise GrammarError(
+            f"No component `{escape_code('+' + unknown[0])}`. Known components: {modals.escape(listed)}."
+        )
+    return [known[s] for s in dict.fromkeys(slugs)]
 
 
 def run_list(cmd: SlashCommand) -> Reply:
@@ -368,7 +440,21 @@ LIST = Command(
     run=run_list,
     hint="[all]",
 )
-COMMANDS = (CREATE, UPDATE, LIST)
+MAINTENANCE = Command(
+    name=lambda: settings.SLACK_MAINTENANCE_COMMAND,
+    summary="Schedule maintenance",
+    forms=(
+        ("", "open the form (title, description, start, end or duration, components, automation, internal)"),
+        (
+            "[internal:] <start> <duration|end> <title> [+component …]",
+            "schedule at once; times in the server's zone or ISO 8601 with an offset",
+        ),
+        ("help", "show this help"),
+    ),
+    run=run_maintenance,
+    hint="2026-12-05 14:00 2h Catalyst upgrade +catalyst | help (no text: open the form)",
+)
+COMMANDS = (CREATE, UPDATE, LIST, MAINTENANCE)
 
 
 def grammar_text(*commands: Command) -> str:

@@ -20,8 +20,9 @@ from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
 from slackbridge import client
 from slackbridge.blocks import modals
-from slackbridge.blocks.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_UPDATE
+from slackbridge.blocks.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_UPDATE, slack_window
 from slackbridge.commands import update_modal_for
+from slackbridge.maintenance_grammar import parse_duration
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,12 @@ def _incident_id(view: dict) -> int:
 
 def _done(incident: Incident, verb: str, base_url: str) -> dict:
     link = modals.incident_link(incident, base_url)
-    text = f":white_check_mark: {verb} {link}\n*{incident.get_status_display()}* · {incident.severity}"
+    what = (
+        f"window {slack_window(incident.scheduled_for, incident.scheduled_until)}"
+        if incident.is_maintenance
+        else (incident.severity)
+    )
+    text = f":white_check_mark: {verb} {link}\n*{incident.get_status_display()}* · {what}"
     return {"response_action": "update", "view": modals.done_modal(title=f"{incident.key} {verb.lower()}", text=text)}
 
 
@@ -154,6 +160,39 @@ def submit_create(interaction: Interaction) -> Reply:
         kwargs["reported_at"] = v["reported_at"]
     incident = services.incident_create(author=interaction.user_id, source=Source.SLACK, **kwargs)
     return _done(incident, "Created", interaction.base_url)
+
+
+def submit_maintenance(interaction: Interaction) -> Reply:
+    """The `/maintenance` form: a window from start + end, or start + duration (SPEC §8)."""
+    v = view_values(interaction.view)
+    start = v.get("scheduled_for")
+    if not isinstance(start, datetime):
+        raise _field_error("scheduled_for", "Choose when it starts.")
+    end = v.get("scheduled_until")
+    duration_text = v.get("duration") or ""
+    if duration_text:
+        duration = parse_duration(duration_text)
+        if duration is None:
+            raise _field_error("duration", "Write a duration like 90m, 2h or 1h30m.")
+        if isinstance(end, datetime) and end != start + duration:
+            raise _field_error("duration", "Give an end time or a duration, not both.")
+        end = start + duration
+    if not isinstance(end, datetime):
+        raise _field_error("scheduled_until", "Choose when it ends, or give a duration.")
+    automation = v.get("automation") or []
+    incident = services.maintenance_schedule(
+        title=v.get("title") or "",
+        description=v.get("description") or "",
+        scheduled_for=start,
+        scheduled_until=end,
+        components=_component_ids(v.get("components") or []),
+        auto_start=modals.AUTO_START in automation,
+        auto_complete=modals.AUTO_COMPLETE in automation,
+        visibility=Visibility.INTERNAL if modals.INTERNAL in (v.get("visibility") or []) else Visibility.PUBLIC,
+        author=interaction.user_id,
+        source=Source.SLACK,
+    )
+    return _done(incident, "Scheduled", interaction.base_url)
 
 
 def _submitted_incident(view: dict) -> Incident:
@@ -217,6 +256,7 @@ def submit_resolve(interaction: Interaction) -> Reply:
 
 VIEW_SUBMISSIONS: dict[str, Callable[[Interaction], Reply]] = {
     modals.CREATE_CALLBACK: submit_create,
+    modals.MAINTENANCE_CALLBACK: submit_maintenance,
     modals.UPDATE_CALLBACK: submit_update,
     modals.RESOLVE_CALLBACK: submit_resolve,
 }
