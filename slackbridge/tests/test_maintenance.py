@@ -1,6 +1,7 @@
 """Scheduled maintenance through Slack (SPEC §8): signed `/maintenance` and `/update-incident` commands,
 the worker's job under a controlled clock, the real task worker and the fake Slack, and the public JSON."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -147,6 +148,7 @@ def test_cancel_leaves_public_lists_and_tells_slack(client, fake_slack, clock):
     assert "now *cancelled*" in text
     run_worker()
     assert "Cancelled" in " ".join(f["text"] for f in headline(fake_slack, maintenance)["blocks"][1]["fields"])
+    assert fake_slack.topic(DEFAULT_CHANNEL) == ALL_CLEAR_TOPIC
     for path in ("scheduled-maintenances.json", "scheduled-maintenances/upcoming.json", "summary.json"):
         assert v2(client, path)["scheduled_maintenances"] == []
     clock.move_to(START + timedelta(minutes=1))
@@ -217,7 +219,7 @@ def test_no_text_opens_the_form_and_its_submission_schedules(client, fake_slack,
     assert response.status_code == 200
     [opened] = fake_slack.calls_to("views.open")
     view = opened.params["view"]
-    view = view if isinstance(view, dict) else __import__("json").loads(view)
+    view = view if isinstance(view, dict) else json.loads(view)
     assert view["callback_id"] == "schedule_maintenance"
     assert {b["block_id"] for b in view["blocks"]} >= {"title", "scheduled_for", "scheduled_until", "duration"}
 
