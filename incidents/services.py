@@ -304,8 +304,11 @@ def incident_set_rca_link(
     return incident_update(incident_id=incident_id, author=author, source=source, message=message, rca_link=rca_link)
 
 
-def incident_acknowledge(*, incident_id: int, author: str, source: Source) -> Incident:
-    """Someone has taken the incident: record when, and make them point person if there is none."""
+def incident_acknowledge(*, incident_id: int, author: str, source: Source, message: str = "") -> Incident:
+    """Someone has taken the incident: record when, and make them point person if there is none.
+
+    A `message` goes in the same timeline row, so a message that fails validation leaves the
+    acknowledgement unsaved too (one action, one transaction)."""
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         point = UNSET
@@ -316,6 +319,7 @@ def incident_acknowledge(*, incident_id: int, author: str, source: Source) -> In
             incident_id=incident_id,
             author=author,
             source=source,
+            message=message,
             point=point,
             acknowledged_at=acknowledged_at,
         )

@@ -1,14 +1,16 @@
-"""Slash commands: the one-line grammar and an explicit dispatch table (help is generated from it).
+"""Slash commands: execution of the grammar's intents, and the tables that drive everything.
 
-Parsing is pure (`parse_create`, `parse_update` return an intent or raise `GrammarError`);
-executing an intent calls `incidents.services`. Every reply is ephemeral, names the
+`grammar.py` turns text into an intent (pure); this module runs intents through
+`incidents.services` and replies. `UPDATE_ACTIONS` has one row per update action (name,
+words, parser, executor, help line) and `COMMANDS` one row per slash command: help, the
+manifest's hints, suggestions and dispatch are all derived from them (see grammar.py on
+adding a row). Every reply is ephemeral, says what happened and who can see it, names the
 incident with a link, and echoes user text escaped for mrkdwn. On any mistake the reply
 says what was wrong, shows the grammar and repeats what was typed, so nothing is lost.
 """
 
-import difflib
+import dataclasses
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,352 +20,350 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from incidents import selectors, services
-from incidents.models import INCIDENT_STATUSES, Incident, Severity, Source, Status, Visibility
-from slackbridge import client
+from incidents.models import Incident, Person, Severity, Source, Status, Visibility
+from slackbridge import forms, grammar
 from slackbridge.blocks import modals
 from slackbridge.blocks.messages import slack_window
+from slackbridge.grammar import Action, GrammarError, UpdateIntent
 from slackbridge.maintenance_grammar import MaintenanceTextError, parse_maintenance
 from slackbridge.request import DATABASE_UNAVAILABLE, SlashCommand, team_allowed
 
 logger = logging.getLogger(__name__)
 
 Reply = dict | None  # the JSON body to answer Slack with; None means an empty 200
-
-_SEVERITY = re.compile(r"^\[?sev[-_ ]?(?P<n>\d+)\]?$", re.IGNORECASE)
-_FIRST_WORD = re.compile(r"^\s*(?P<word>\S+)\s*(?P<rest>.*)$", re.DOTALL)
-STATUS_WORDS = tuple(INCIDENT_STATUSES)
-# `/update-incident DCL-N <word>` for a maintenance, each word alone (followed by more words it is a message).
+LIST_LIMIT = 50
+SLUGS_SHOWN = 40
+escape_code = grammar.code
+# Words people reach for instead of a status: answered with a suggestion, never applied.
+STATUS_HINTS = {
+    "resolve": Status.RESOLVED.value,
+    "fixed": Status.RESOLVED.value,
+    "close": Status.RESOLVED.value,
+    "closed": Status.RESOLVED.value,
+    "done": Status.RESOLVED.value,
+    "reopen": Status.INVESTIGATING.value,
+    "monitor": Status.MONITORING.value,
+}
+# `/update-incident DCL-N <word>` for a maintenance, each word alone (SPEC §8).
 MAINTENANCE_WORDS = {
     "start": Status.IN_PROGRESS,
     "verify": Status.VERIFYING,
     "complete": Status.COMPLETED,
     "cancel": Status.CANCELLED,
 }
-# Words people reach for instead of a status: answered with a suggestion, never applied.
-STATUS_HINTS = {
-    "resolve": Status.RESOLVED,
-    "fixed": Status.RESOLVED,
-    "close": Status.RESOLVED,
-    "closed": Status.RESOLVED,
-    "done": Status.RESOLVED,
-    "reopen": Status.INVESTIGATING,
-    "monitor": Status.MONITORING,
-}
-RECENTLY_CLOSED_DAYS = 14
-LIST_LIMIT = 50
 
 
-class GrammarError(Exception):
-    """Input we cannot act on; the message says why (mrkdwn, user text already escaped)."""
-
-
-# -- grammar (pure) ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CreateIntent:
-    title: str
-    severity: Severity = Severity.SEV3
-
-
-@dataclass(frozen=True)
-class UpdateIntent:
-    incident_id: int
-    action: str  # a key of UPDATE_ACTIONS, "status", "severity" or "form"
-    value: str = ""
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class UpdateAction:
-    usage: str
-    summary: str
-
-
-# The words after the key, in the order help shows them. Status and severity forms are generated.
-UPDATE_ACTIONS = {
-    "status": UpdateAction("<status> [message]", "change the status (" + "|".join(STATUS_WORDS) + ")"),
-    "severity": UpdateAction("sev-N [message]", "change the severity (sev-1 worst … sev-5)"),
-    "rca": UpdateAction("rca <url>", "set the root-cause analysis link (also after it closed)"),
-    "ack": UpdateAction("ack", "acknowledge: you become point person if there is none"),
-    "note": UpdateAction("note <text>", "add an internal note (staff only, never public)"),
-    "message": UpdateAction("<message>", "post a public update, status unchanged (`message <text>` forces it)"),
-    "maintenance": UpdateAction(
-        "start|verify|complete|cancel", "move a maintenance on (each word alone; with more words it is a message)"
-    ),
-    "form": UpdateAction("", "(key alone) open the update form for that incident"),
-}
-_ACTION_WORDS = {
-    "rca": "rca",
-    "ack": "ack",
-    "acknowledge": "ack",
-    "note": "note",
-    "message": "message",
-    "msg": "message",
-}
-
-
-def _split_first(text: str) -> tuple[str, str]:
-    match = _FIRST_WORD.match(text or "")
-    if not match:
-        return "", ""
-    return match.group("word"), match.group("rest").strip()
-
-
-def parse_severity(word: str) -> Severity | None:
-    """`sev-2`, `SEV2`, `sev_2`, `[sev-2]` → sev-2; None if `word` is not a severity at all.
-
-    Raises `GrammarError` for a severity-shaped word with no such level (`sev-9`).
-    """
-    match = _SEVERITY.match(word)
-    if not match:
-        return None
-    value = f"sev-{int(match.group('n'))}"
-    if value not in Severity.values:
-        raise GrammarError(f"There is no severity `{escape_code(word)}`: use sev-1 (worst) to sev-5.")
-    return Severity(value)
-
-
-def parse_create(text: str) -> CreateIntent:
-    """`[sev-N] <title>`, severity sev-3 when not given."""
-    word, rest = _split_first(text)
-    severity = parse_severity(word) if word else None
-    title = rest if severity else (text or "").strip()
-    if severity is None:
-        severity = Severity.SEV3
-    title = " ".join(title.split())
-    if not title:
-        raise GrammarError("An incident needs a title.")
-    if len(title) > modals.TITLE_MAX:
-        raise GrammarError(
-            f"The title is {len(title)} characters; the limit is {modals.TITLE_MAX}. Shorten it, or run the "
-            "command with no text to open the form, whose description takes the details."
-        )
-    return CreateIntent(title=title, severity=severity)
-
-
-def parse_update(text: str) -> UpdateIntent:
-    """`<key> <status|sev-N|rca|ack|note|message> …`; see UPDATE_ACTIONS."""
-    key, rest = _split_first(text)
-    incident_id = selectors.parse_incident_key(key)
-    if incident_id is None:
-        if not key:
-            raise GrammarError("Say which incident: its key, like `DCL-12`, or just `12`.")
-        raise GrammarError(
-            f"`{escape_code(key)}` is not an incident key. Start with the key, "
-            f"like `{settings.INCIDENT_PREFIX}-12` or `12`."
-        )
-    if not rest:
-        return UpdateIntent(incident_id, "form")
-    word, after = _split_first(rest)
-    lowered = word.lower().rstrip(":,")
-    if lowered in MAINTENANCE_WORDS and not after:
-        return UpdateIntent(incident_id, "maintenance", value=MAINTENANCE_WORDS[lowered])
-    if lowered in STATUS_WORDS:
-        return UpdateIntent(incident_id, "status", value=lowered, message=after)
-    severity = parse_severity(word)
-    if severity is not None:
-        return UpdateIntent(incident_id, "severity", value=severity, message=after)
-    action = _ACTION_WORDS.get(lowered)
-    if action == "rca":
-        url = after.strip().strip("<>").split("|")[0].strip()
-        if not url or " " in url:
-            raise GrammarError("`rca` needs one link: `rca https://…`.")
-        return UpdateIntent(incident_id, "rca", value=url)
-    if action == "ack":
-        return UpdateIntent(incident_id, "ack", message=after)
-    if action == "note":
-        if not after:
-            raise GrammarError("`note` needs some text: `note <text>`.")
-        return UpdateIntent(incident_id, "note", message=after)
-    if action == "message":
-        if not after:
-            raise GrammarError("`message` needs some text.")
-        return UpdateIntent(incident_id, "message", message=after)
-    suggestion = suggest_status(lowered)
-    if suggestion:
-        raise GrammarError(
-            f"`{escape_code(word)}` is not a status: did you mean *{suggestion}*? Nothing was changed. "
-            f"To post text starting with that word as a message, write `message {escape_code(rest)}`."
-        )
-    return UpdateIntent(incident_id, "message", message=rest)
-
-
-def suggest_status(word: str) -> str | None:
-    """The status a near-miss word probably meant (`monitring`, `resolve`, `fixed`); None if nothing close.
-
-    Only words of five letters or more are compared, so ordinary short words starting a
-    message are never taken for a status.
-    """
-    if word in STATUS_HINTS:
-        return STATUS_HINTS[word].value
-    if len(word) < 5 or not word.isalpha():
-        return None
-    close = difflib.get_close_matches(word, STATUS_WORDS, n=1, cutoff=0.85)
-    return close[0] if close else None
-
-
-def escape_code(text: str) -> str:
-    """User text shown inside backticks: escaped, and without backticks that would end the span."""
-    return modals.escape(text).replace("`", "'")
-
-
-# -- execution -----------------------------------------------------------------------------------------------
+# -- replies -------------------------------------------------------------------------------------------------
 def _author(cmd: SlashCommand) -> dict:
     return {"author": cmd.user_id, "source": Source.SLACK}
 
 
+def _is_public(incident: Incident) -> bool:
+    return incident.visibility == Visibility.PUBLIC
+
+
+def _seen_by(incident: Incident) -> str:
+    """Who sees a public change of this incident."""
+    if _is_public(incident):
+        return "Posted on the status page ↗"
+    return "Internal incident: staff only, not on the status page."
+
+
+def _entry(incident: Incident) -> str:
+    return f"update #{forms.latest_entry_number(incident.pk)}"
+
+
+def _names(component_ids) -> str:
+    return ", ".join(modals.escape(c.name) for c in selectors.components_ordered().filter(pk__in=component_ids))
+
+
+def _component_ids(slugs: tuple[str, ...]) -> list[int]:
+    """The ids of `slugs`; an unknown one is refused with the list of known slugs."""
+    known = dict(selectors.components_ordered().values_list("slug", "pk"))
+    unknown = [s for s in slugs if s not in known]
+    if unknown:
+        if not known:
+            raise GrammarError("There are no components yet: staff add them in admin (Components).")
+        listed = ", ".join(f"`{s}`" for s in list(known)[:SLUGS_SHOWN])
+        more = f" and {len(known) - SLUGS_SHOWN} more" if len(known) > SLUGS_SHOWN else ""
+        raise GrammarError(f"`{escape_code(unknown[0])}` is not a component. Known components: {listed}{more}.")
+    return [known[s] for s in slugs]
+
+
+# -- /create-incident ----------------------------------------------------------------------------------------
 def run_create(cmd: SlashCommand) -> Reply:
     text = cmd.text.strip()
     if not text:
-        return open_modal(
-            cmd,
-            lambda: modals.create_modal(components=list(selectors.components_ordered()), now=timezone.now()),
-            fallback=CREATE,
-        )
+        return open_modal(cmd, forms.create_modal, fallback=CREATE)
     if text.lower() == "help":
         return help_reply(CREATE)
-    intent = parse_create(text)
+    intent = grammar.parse_create(text, title_max=modals.TITLE_MAX)
+    component_ids = _component_ids(intent.slugs)
+    visibility = Visibility.INTERNAL if intent.internal else Visibility.PUBLIC
     try:
-        incident = services.incident_create(title=intent.title, severity=intent.severity, **_author(cmd))
+        incident = services.incident_create(
+            title=intent.title,
+            severity=Severity(intent.severity),
+            visibility=visibility,
+            components=component_ids,
+            **_author(cmd),
+        )
     except ValidationError as exc:
         raise GrammarError(validation_text(exc)) from exc
     link = modals.incident_link(incident, cmd.base_url)
+    if not _is_public(incident):
+        seen = "internal: staff only, never on the status page"
+    elif component_ids:
+        seen = f"public; affects {_names(component_ids)}"
+    else:
+        seen = "public; no components set, so the page shows it as a general incident"
     return modals.ephemeral(
-        f":rotating_light: Created {link} ({incident.severity}, {incident.status}).\n"
+        f":rotating_light: Created {link} — {seen} ({incident.severity}, {incident.status}).\n"
         f"Update it with `{settings.SLACK_UPDATE_COMMAND} {incident.key} &lt;status|message&gt;`."
     )
+
+
+# -- /update-incident: one executor per action ---------------------------------------------------------------
+# Each takes the intent, the command and the incident, writes through one service call, and
+# returns the reply (mrkdwn). Nothing-changed is detected around them (run_update).
+def _set_status(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    kwargs = {"incident_id": incident.pk, "message": intent.message, **_author(cmd)}
+    if intent.value == Status.RESOLVED:
+        incident = services.incident_resolve(**kwargs)
+    elif intent.value == Status.INVALID:
+        incident = services.incident_mark_invalid(**kwargs)
+    else:
+        incident = services.incident_update(status=Status(intent.value), **kwargs)
+    return _updated(incident, cmd)
+
+
+def _set_severity(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    incident = services.incident_update(
+        incident_id=incident.pk, severity=Severity(intent.value), message=intent.message, **_author(cmd)
+    )
+    return _updated(incident, cmd)
+
+
+def _state(incident: Incident) -> str:
+    """`*status*, sev-N`; a maintenance has no severity to speak of (SPEC §8)."""
+    if incident.is_maintenance:
+        return f"*{incident.status}*"
+    return f"*{incident.status}*, {incident.severity}"
+
+
+def _updated(incident: Incident, cmd: SlashCommand) -> str:
+    link = modals.incident_link(incident, cmd.base_url)
+    return f":white_check_mark: Updated {link}: now {_state(incident)} ({_entry(incident)}). {_seen_by(incident)}"
+
+
+def _move_maintenance(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    incident = services.maintenance_transition(
+        incident_id=incident.pk, status=MAINTENANCE_WORDS[intent.value], message=intent.message, **_author(cmd)
+    )
+    return _updated(incident, cmd)
+
+
+def _set_rca(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    incident = services.incident_set_rca_link(incident_id=incident.pk, rca_link=intent.value, **_author(cmd))
+    where = "shown on the status page ↗" if _is_public(incident) else "internal incident, staff only"
+    return f":white_check_mark: RCA link set on {modals.incident_link(incident, cmd.base_url)} ({where})."
+
+
+def _acknowledge(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    incident = services.incident_acknowledge(incident_id=incident.pk, message=intent.message, **_author(cmd))
+    point = f"<@{incident.point}>" if incident.point else "not assigned"
+    text = f":white_check_mark: Acknowledged {modals.incident_link(incident, cmd.base_url)}; point person: {point}."
+    if intent.message:
+        text += f" {_seen_by(incident)}"
+    return text
+
+
+def _add_note(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    incident = services.incident_add_note(incident_id=incident.pk, message=intent.message, **_author(cmd))
+    return f":lock: Internal note added (not public) to {modals.incident_link(incident, cmd.base_url)}."
+
+
+def _post_message(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    incident = services.incident_update(incident_id=incident.pk, message=intent.message, **_author(cmd))
+    link = modals.incident_link(incident, cmd.base_url)
+    if _is_public(incident):
+        return f":white_check_mark: Posted on the status page ↗ {link} ({_entry(incident)})."
+    return f":white_check_mark: Update added to {link} ({_entry(incident)}); internal incident, not on the status page."
+
+
+def _set_components(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    try:
+        component_ids = _component_ids(intent.value)
+    except GrammarError as exc:
+        raise GrammarError(f"{exc} To post text starting with “affects” as a message, begin with `message`.") from exc
+    incident = services.incident_update(incident_id=incident.pk, components=component_ids, **_author(cmd))
+    link = modals.incident_link(incident, cmd.base_url)
+    if not component_ids:
+        general = " the page shows it as a general incident" if _is_public(incident) else ""
+        return f":white_check_mark: Components of {link} cleared;{general or ' none affected'}."
+    return f":white_check_mark: {link} now affects {_names(component_ids)}."
+
+
+def _set_visibility(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    incident = services.incident_update(incident_id=incident.pk, visibility=Visibility(intent.value), **_author(cmd))
+    link = modals.incident_link(incident, cmd.base_url)
+    if _is_public(incident):
+        return f":white_check_mark: {link} is now public: it shows on the status page ↗."
+    return f":lock: {link} is now internal: staff only, it no longer shows on the status page."
+
+
+# The update actions, in the order help shows them. Add a row to add an action (grammar.py says how).
+UPDATE_ACTIONS: tuple[Action, ...] = (
+    Action(
+        name="status",
+        words=grammar.STATUSES,
+        parse=grammar.parse_status,
+        run=_set_status,
+        usage="<status> [message]",
+        help="change the status (" + "|".join(grammar.STATUSES) + ")",
+        fuzzy=True,
+        hints=STATUS_HINTS,
+    ),
+    Action(
+        name="severity",
+        words=grammar.SEVERITIES,
+        parse=grammar.parse_severity_change,
+        run=_set_severity,
+        usage="sev-N [message]",
+        help="change the severity (sev-1 worst … sev-5)",
+    ),
+    Action(
+        name="maintenance",
+        words=tuple(MAINTENANCE_WORDS),
+        parse=grammar.parse_word,
+        run=_move_maintenance,
+        usage="start|verify|complete|cancel",
+        help="(alone) move a maintenance on; followed by more words it is a message",
+        alone=True,
+    ),
+    Action(
+        name="affects",
+        words=("affects",),
+        parse=grammar.parse_affects,
+        run=_set_components,
+        usage="affects <slug,slug|none>",
+        help="set the affected components (by slug; `none` clears them)",
+    ),
+    Action(
+        name="rca",
+        words=("rca",),
+        parse=grammar.parse_rca,
+        run=_set_rca,
+        usage="rca <url>",
+        help="set the root-cause analysis link (also after it closed)",
+    ),
+    Action(
+        name="ack",
+        words=("ack", "acknowledge"),
+        parse=grammar.parse_optional_message,
+        run=_acknowledge,
+        usage="ack [message]",
+        help="acknowledge: you become point person if there is none",
+    ),
+    Action(
+        name="note",
+        words=("note",),
+        parse=grammar.parse_note,
+        run=_add_note,
+        usage="note <text>",
+        help="add an internal note (staff only, never public)",
+    ),
+    Action(
+        name="visibility",
+        words=(Visibility.INTERNAL.value, Visibility.PUBLIC.value),
+        parse=grammar.parse_word,
+        run=_set_visibility,
+        usage="internal|public",
+        help="(alone) make the incident internal or public; followed by more words it is a message",
+        alone=True,
+    ),
+    Action(
+        name=grammar.MESSAGE,
+        words=("message", "msg"),
+        parse=grammar.parse_message,
+        run=_post_message,
+        usage="<message>",
+        help="post a public update, status unchanged (`message <text>` forces it)",
+    ),
+    Action(
+        name=grammar.FORM,
+        words=(),
+        parse=grammar.parse_word,
+        run=None,
+        usage="",
+        help="(key alone) open the update form for that incident",
+    ),
+)
+ACTIONS_BY_NAME = {action.name: action for action in UPDATE_ACTIONS}
 
 
 def run_update(cmd: SlashCommand) -> Reply:
     text = cmd.text.strip()
     if not text:
-        return open_modal(cmd, _picker_modal, fallback=UPDATE)
+        return open_modal(cmd, forms.picker_modal, fallback=UPDATE)
     if text.lower() == "help":
         return help_reply(UPDATE)
-    intent = parse_update(text)
+    intent = grammar.parse_update(text, actions=UPDATE_ACTIONS, prefix=settings.INCIDENT_PREFIX)
     incident = selectors.incident_get(incident_id=intent.incident_id)
     if incident is None:
         raise GrammarError(f"There is no incident {settings.INCIDENT_PREFIX}-{intent.incident_id}.")
-    if intent.action == "form":
-        return open_modal(cmd, lambda: update_modal_for(incident), fallback=UPDATE)
-    before = incident.update_number
+    if intent.action == grammar.FORM:
+        return open_modal(cmd, lambda: forms.update_modal_for(incident), fallback=UPDATE)
+    before = forms.latest_entry_number(incident.pk)
     try:
-        incident = UPDATE_EXECUTORS[intent.action](intent, cmd)
+        reply = ACTIONS_BY_NAME[intent.action].run(intent, cmd, incident)
     except Incident.DoesNotExist as exc:
         raise GrammarError(f"There is no incident {settings.INCIDENT_PREFIX}-{intent.incident_id}.") from exc
     except ValidationError as exc:
         raise GrammarError(f"Could not update {incident.key}: {validation_text(exc)}") from exc
-    link = modals.incident_link(incident, cmd.base_url)
-    state = f"*{incident.status}*" if incident.is_maintenance else f"*{incident.status}*, {incident.severity}"
-    if incident.update_number == before:
-        return modals.ephemeral(f"Nothing changed: {link} is already {state}.")
-    return modals.ephemeral(f":white_check_mark: Updated {link}: now {state} (update #{incident.update_number}).")
+    if forms.latest_entry_number(incident.pk) == before:
+        incident.refresh_from_db()
+        link = modals.incident_link(incident, cmd.base_url)
+        return modals.ephemeral(f"Nothing changed: {link} is already {_state(incident)}.")
+    return modals.ephemeral(reply)
 
 
-def _set_status(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
-    if intent.value == Status.RESOLVED:
-        return services.incident_resolve(incident_id=intent.incident_id, message=intent.message, **_author(cmd))
-    if intent.value == Status.INVALID:
-        return services.incident_mark_invalid(incident_id=intent.incident_id, message=intent.message, **_author(cmd))
-    return services.incident_update(
-        incident_id=intent.incident_id, status=Status(intent.value), message=intent.message, **_author(cmd)
-    )
-
-
-def _set_severity(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
-    return services.incident_update(
-        incident_id=intent.incident_id, severity=Severity(intent.value), message=intent.message, **_author(cmd)
-    )
-
-
-def _set_rca(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
-    return services.incident_set_rca_link(incident_id=intent.incident_id, rca_link=intent.value, **_author(cmd))
-
-
-def _acknowledge(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
-    incident = services.incident_acknowledge(incident_id=intent.incident_id, **_author(cmd))
-    if intent.message:
-        incident = services.incident_update(incident_id=intent.incident_id, message=intent.message, **_author(cmd))
-    return incident
-
-
-def _add_note(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
-    return services.incident_add_note(incident_id=intent.incident_id, message=intent.message, **_author(cmd))
-
-
-def _post_message(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
-    return services.incident_update(incident_id=intent.incident_id, message=intent.message, **_author(cmd))
-
-
-def _move_maintenance(intent: UpdateIntent, cmd: SlashCommand) -> Incident:
-    incident = services.maintenance_transition(
-        incident_id=intent.incident_id, status=Status(intent.value), message=intent.message, **_author(cmd)
-    )
-    assert incident is not None  # noqa: S101 - unconditional moves always return the maintenance
-    return incident
-
-
-UPDATE_EXECUTORS: dict[str, Callable[[UpdateIntent, SlashCommand], Incident]] = {
-    "maintenance": _move_maintenance,
-    "status": _set_status,
-    "severity": _set_severity,
-    "rca": _set_rca,
-    "ack": _acknowledge,
-    "note": _add_note,
-    "message": _post_message,
-}
-
-
+# -- /maintenance --------------------------------------------------------------------------------------------
 def run_maintenance(cmd: SlashCommand) -> Reply:
-    """`/maintenance`: the form, or one line `<start> <duration|end> <title> [+slug …]` (SPEC §8)."""
+    """`/maintenance`: the form, or one line `[internal:] <start> <duration|end> <title> [+slug …]` (SPEC §8)."""
     text = cmd.text.strip()
     if not text:
-        return open_modal(
-            cmd,
-            lambda: modals.maintenance_modal(components=list(selectors.components_ordered()), now=timezone.now()),
-            fallback=MAINTENANCE,
-        )
+        return open_modal(cmd, forms.maintenance_modal, fallback=MAINTENANCE)
     if text.lower() == "help":
         return help_reply(MAINTENANCE)
     try:
         intent = parse_maintenance(text, tz=timezone.get_default_timezone(), today=timezone.localdate())
     except MaintenanceTextError as exc:
         raise GrammarError(modals.escape(str(exc))) from exc
-    components = _components_by_slug(intent.component_slugs)
+    component_ids = _component_ids(intent.component_slugs)
     try:
         maintenance = services.maintenance_schedule(
             title=intent.title,
             scheduled_for=intent.scheduled_for,
             scheduled_until=intent.scheduled_until,
-            components=components,
+            components=component_ids,
             visibility=Visibility.INTERNAL if intent.internal else Visibility.PUBLIC,
             **_author(cmd),
         )
     except ValidationError as exc:
         raise GrammarError(validation_text(exc)) from exc
     link = modals.incident_link(maintenance, cmd.base_url)
-    shown = "internal, not on the status page" if intent.internal else "public"
-    names = ", ".join(modals.escape(c.name) for c in components) or "no components"
+    seen = "internal: staff only, never on the status page" if intent.internal else "public"
+    names = _names(component_ids) if component_ids else "no components set"
     return modals.ephemeral(
         f":calendar: Scheduled {link} for {slack_window(maintenance.scheduled_for, maintenance.scheduled_until)} — "
-        f"{shown}; {names}. Crashbot starts it and completes it on time, with a reminder in its thread "
+        f"{seen}; {names}. Crashbot starts and completes it on time, with a reminder in its thread "
         f"{settings.MAINTENANCE_REMINDER_MINUTES} min before.\n"
         f"Move it by hand with `{settings.SLACK_UPDATE_COMMAND} {maintenance.key} start|verify|complete|cancel`."
     )
 
 
-def _components_by_slug(slugs: tuple[str, ...]) -> list:
-    if not slugs:
-        return []
-    known = {c.slug: c for c in selectors.components_ordered()}
-    unknown = [s for s in slugs if s not in known]
-    if unknown:
-        listed = ", ".join(f"+{slug}" for slug in known) or "none are configured"
-        raise GrammarError(
-            f"No component `{escape_code('+' + unknown[0])}`. Known components: {modals.escape(listed)}."
-        )
-    return [known[s] for s in dict.fromkeys(slugs)]
-
-
+# -- /incidents ----------------------------------------------------------------------------------------------
 def run_list(cmd: SlashCommand) -> Reply:
     arg = cmd.text.strip().lower()
     if arg == "help":
@@ -373,35 +373,19 @@ def run_list(cmd: SlashCommand) -> Reply:
     open_incidents = list(selectors.incidents_open()[:LIST_LIMIT])
     closed = None
     if arg == "all":
-        closed = list(selectors.incidents_recently_closed(days=RECENTLY_CLOSED_DAYS)[:LIST_LIMIT])
+        closed = list(selectors.incidents_recently_closed(days=forms.RECENTLY_CLOSED_DAYS)[:LIST_LIMIT])
     return modals.incident_list_reply(open_incidents=open_incidents, closed_incidents=closed, base_url=cmd.base_url)
-
-
-# -- modals on the request path ------------------------------------------------------------------------------
-def _picker_modal() -> dict:
-    return modals.update_picker_modal(
-        open_incidents=list(selectors.incidents_open()[: modals.OPTIONS_MAX]),
-        closed_incidents=list(selectors.incidents_recently_closed(days=RECENTLY_CLOSED_DAYS)[: modals.OPTIONS_MAX]),
-    )
-
-
-def update_modal_for(incident: Incident) -> dict:
-    return modals.update_modal(
-        incident=incident,
-        components=list(selectors.components_ordered()),
-        component_ids=[c.pk for c in incident.components.all()],
-    )
 
 
 def open_modal(cmd: SlashCommand, build: Callable[[], dict], *, fallback: "Command") -> Reply:
     """Open a form with the command's trigger (the one Web API call allowed on the request path)."""
-    problem = client.try_open_view(trigger_id=cmd.trigger_id, view=build())
+    problem = forms.open_form(cmd.trigger_id, build)
     if problem is None:
         return None
     return modals.ephemeral(f"Could not open the form ({problem}).\n\n{grammar_text(fallback)}")
 
 
-# -- the table -----------------------------------------------------------------------------------------------
+# -- the table of commands -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Command:
     name: Callable[[], str]  # the slash command, read from settings when asked
@@ -416,27 +400,30 @@ CREATE = Command(
     summary="Open an incident",
     forms=(
         ("", "open the form (title, description, severity, reported at, people, components, internal)"),
-        ("[sev-N] <title>", "create at once; severity sev-3 when not given"),
+        ("[internal:] [sev-N] <title> [+slug …]", "create at once; severity sev-3 when not given"),
         ("help", "show this help"),
     ),
     run=run_create,
-    hint="[sev-N] <title> | help (no text: open the form)",
+    hint="[internal:] [sev-N] <title> [+component] | help (no text: the form)",
 )
 UPDATE = Command(
     name=lambda: settings.SLACK_UPDATE_COMMAND,
     summary="Update an incident",
     forms=(
         ("", "choose an incident, then edit it in a form"),
-        *((f"<key> {a.usage}".rstrip(), a.summary) for a in UPDATE_ACTIONS.values()),
+        *((f"<key> {a.usage}".rstrip(), a.help) for a in UPDATE_ACTIONS),
         ("help", "show this help"),
     ),
     run=run_update,
-    hint="<key> <status|sev-N|rca url|ack|note text|message> | help",
+    hint="<key> <" + "|".join(a.usage.split()[0].strip("<>") for a in UPDATE_ACTIONS if a.usage) + "> … | help",
 )
 LIST = Command(
     name=lambda: settings.SLACK_LIST_COMMAND,
     summary="List incidents (only you see the list)",
-    forms=(("", "open incidents"), ("all", f"open ones and those closed in the last {RECENTLY_CLOSED_DAYS} days")),
+    forms=(
+        ("", "open incidents"),
+        ("all", f"open ones and those closed in the last {forms.RECENTLY_CLOSED_DAYS} days"),
+    ),
     run=run_list,
     hint="[all]",
 )
@@ -446,13 +433,13 @@ MAINTENANCE = Command(
     forms=(
         ("", "open the form (title, description, start, end or duration, components, automation, internal)"),
         (
-            "[internal:] <start> <duration|end> <title> [+component …]",
+            "[internal:] <start> <duration|end> <title> [+slug …]",
             "schedule at once; times in the server's zone or ISO 8601 with an offset",
         ),
         ("help", "show this help"),
     ),
     run=run_maintenance,
-    hint="2026-12-05 14:00 2h Catalyst upgrade +catalyst | help (no text: open the form)",
+    hint="2026-12-05 14:00 2h Catalyst upgrade +catalyst | help (no text: the form)",
 )
 COMMANDS = (CREATE, UPDATE, LIST, MAINTENANCE)
 
@@ -487,6 +474,15 @@ def validation_text(exc: ValidationError) -> str:
     return modals.escape(" ".join(exc.messages))
 
 
+def _display_name(slack_id: str) -> str | None:
+    return Person.objects.filter(slack_id=slack_id).values_list("display_name", flat=True).first()
+
+
+def unescaped(cmd: SlashCommand) -> SlashCommand:
+    """The command with its text as the person typed it (Slack escapes it; SPEC §3)."""
+    return dataclasses.replace(cmd, text=grammar.unescape(cmd.text, name_of=_display_name))
+
+
 def handle(cmd: SlashCommand) -> Reply:
     """Entry point for both HTTP and Socket Mode: team check, dispatch, and errors as ephemeral replies."""
     if not team_allowed(cmd.team_id):
@@ -496,6 +492,7 @@ def handle(cmd: SlashCommand) -> Reply:
     if command is None:
         return modals.ephemeral(f"Crashbot does not know `{escape_code(cmd.command)}`.\n\n{grammar_text()}")
     try:
+        cmd = unescaped(cmd)
         return command.run(cmd)
     except GrammarError as exc:
         return modals.ephemeral(f":warning: {exc}\n\n{grammar_text(command)}{_you_typed(cmd)}")

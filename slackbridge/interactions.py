@@ -18,10 +18,9 @@ from django.db import DatabaseError
 
 from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
-from slackbridge import client
+from slackbridge import client, forms
 from slackbridge.blocks import modals
 from slackbridge.blocks.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_UPDATE, slack_window
-from slackbridge.commands import update_modal_for
 from slackbridge.maintenance_grammar import parse_duration
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
@@ -299,7 +298,7 @@ def on_acknowledge(interaction: Interaction, action: dict) -> None:
 def on_update_button(interaction: Interaction, action: dict) -> None:
     incident = _action_incident(action)
     if incident is not None:
-        client.try_open_view(trigger_id=interaction.trigger_id, view=update_modal_for(incident))
+        client.try_open_view(trigger_id=interaction.trigger_id, view=forms.update_modal_for(incident))
 
 
 def on_resolve_button(interaction: Interaction, action: dict) -> None:
@@ -313,7 +312,7 @@ def on_pick(interaction: Interaction, action: dict) -> None:
     incident = _action_incident(action)
     view = interaction.view
     if incident is not None and view.get("id"):
-        client.try_update_view(view_id=view["id"], view=update_modal_for(incident), view_hash=view.get("hash"))
+        client.try_update_view(view_id=view["id"], view=forms.update_modal_for(incident), view_hash=view.get("hash"))
 
 
 BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {

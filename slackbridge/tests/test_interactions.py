@@ -241,7 +241,7 @@ def test_resolve_button_opens_short_form(client, fake_slack, incident):
 def test_picker_selection_swaps_in_the_form(client, fake_slack, incident):
     opened = fake_slack.views  # open the picker the way Slack would, then pick from it
     from slackbridge.client import open_view
-    from slackbridge.commands import _picker_modal
+    from slackbridge.forms import picker_modal as _picker_modal
 
     view = open_view(trigger_id=fake_slack.new_trigger(), view=_picker_modal())["view"]
     payload = for_incident(fixture("update_incident_pick_action"), incident.pk)

@@ -199,7 +199,7 @@ def test_help_lists_maintenance_forms(client, fake_slack):
         ("2026-02-30 14:00 2h Upgrade", "not a start time"),
         ("2026-12-05 14:00 40d Upgrade", "at most 31 days"),
         ("2026-12-01 09:00 2h Upgrade", "The start is in the past"),
-        ("2026-12-05 14:00 2h Upgrade +nosuch", "No component `+nosuch`"),
+        ("2026-12-05 14:00 2h Upgrade +nosuch", "`nosuch` is not a component"),
     ],
 )
 def test_bad_lines_say_what_is_wrong_and_change_nothing(client, fake_slack, clock, text, words):
