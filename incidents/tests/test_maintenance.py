@@ -380,3 +380,61 @@ def test_internal_maintenance_and_reminders_never_reach_public_urls(client, cloc
         assert "Secret vault" not in body, path
         assert "Reminder" not in body, path
     assert client.get(secret.get_absolute_url()).status_code == 404
+
+
+# -- admin ---------------------------------------------------------------------------------------------------
+def test_staff_schedule_and_edit_a_maintenance_in_admin_and_filter_by_kind(staff_client, clock):
+    from django.urls import reverse
+
+    from incidents.tests.factories import admin_form_data
+
+    make_incident("Login fails")
+    start, end = T0 + timedelta(days=1), T0 + timedelta(days=1, hours=3)
+    data = admin_form_data(
+        title="Database upgrade",
+        kind=Kind.MAINTENANCE,
+        status=Status.SCHEDULED,
+        scheduled_for_0=start.strftime("%Y-%m-%d"),
+        scheduled_for_1=start.strftime("%H:%M:%S"),
+        scheduled_until_0=end.strftime("%Y-%m-%d"),
+        scheduled_until_1=end.strftime("%H:%M:%S"),
+        auto_start="on",
+    )
+    response = staff_client.post(reverse("admin:incidents_incident_add"), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    maintenance = Incident.objects.get(kind=Kind.MAINTENANCE)
+    assert (maintenance.scheduled_for, maintenance.scheduled_until) == (start, end)
+    assert maintenance.auto_start
+    assert not maintenance.auto_complete
+    assert maintenance.updates.get().source == Source.ADMIN
+
+    bad = dict(data, title="Backwards", scheduled_until_0=data["scheduled_for_0"], scheduled_until_1="00:00:00")
+    response = staff_client.post(reverse("admin:incidents_incident_add"), bad)
+    assert response.status_code == 200
+    assert "The maintenance must end after it starts." in response.content.decode()
+
+    changelist = reverse("admin:incidents_incident_changelist")
+    listed = staff_client.get(changelist, {"kind__exact": "maintenance"}).content.decode()
+    assert "Database upgrade" in listed
+    assert "Login fails" not in listed
+
+    later = end + timedelta(hours=1)
+    edit = admin_form_data(
+        maintenance,
+        kind=Kind.INCIDENT,  # ignored: the kind is chosen once
+        scheduled_for_0=start.strftime("%Y-%m-%d"),
+        scheduled_for_1=start.strftime("%H:%M:%S"),
+        scheduled_until_0=later.strftime("%Y-%m-%d"),
+        scheduled_until_1=later.strftime("%H:%M:%S"),
+        auto_start="on",
+        update_message="Extended by an hour",
+    )
+    change_url = reverse("admin:incidents_incident_change", args=[maintenance.pk])
+    response = staff_client.post(change_url, edit)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    maintenance.refresh_from_db()
+    assert maintenance.kind == Kind.MAINTENANCE
+    assert maintenance.scheduled_until == later
+    row = maintenance.updates.order_by("-number").first()
+    assert row.changes == {"scheduled_until": [end.isoformat(), later.isoformat()]}
+    assert row.message == "Extended by an hour"
