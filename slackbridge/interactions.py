@@ -20,7 +20,15 @@ from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
 from slackbridge import client, forms
 from slackbridge.blocks import modals
-from slackbridge.blocks.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_UPDATE, slack_window
+from slackbridge.blocks.messages import (
+    ACTION_ACKNOWLEDGE,
+    ACTION_MAINTENANCE_CANCEL,
+    ACTION_MAINTENANCE_COMPLETE,
+    ACTION_MAINTENANCE_START,
+    ACTION_RESOLVE,
+    ACTION_UPDATE,
+    slack_window,
+)
 from slackbridge.maintenance_grammar import parse_duration
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
@@ -226,6 +234,9 @@ def submit_update(interaction: Interaction) -> Reply:
         kwargs["message_visibility"] = Visibility.INTERNAL
     if _changed_time(v.get("reported_at"), incident.reported_at):
         kwargs["reported_at"] = v["reported_at"]
+    for field in ("scheduled_for", "scheduled_until"):  # a maintenance's window
+        if _changed_time(v.get(field), getattr(incident, field)):
+            kwargs[field] = v[field]
     if kwargs.get("status", incident.status) == Status.RESOLVED and _changed_time(
         v.get("closed_at"), incident.closed_at
     ):
@@ -315,7 +326,32 @@ def on_pick(interaction: Interaction, action: dict) -> None:
         client.try_update_view(view_id=view["id"], view=forms.update_modal_for(incident), view_hash=view.get("hash"))
 
 
+# Button → (the move, the statuses it applies to). A click on a stale headline (someone moved it
+# meanwhile) changes nothing: the move is conditional, checked under the row lock.
+MAINTENANCE_BUTTONS = {
+    ACTION_MAINTENANCE_START: (Status.IN_PROGRESS, (Status.SCHEDULED,)),
+    ACTION_MAINTENANCE_COMPLETE: (Status.COMPLETED, (Status.IN_PROGRESS, Status.VERIFYING)),
+    ACTION_MAINTENANCE_CANCEL: (Status.CANCELLED, (Status.SCHEDULED, Status.IN_PROGRESS)),
+}
+
+
+def on_maintenance_button(interaction: Interaction, action: dict) -> None:
+    incident = _action_incident(action)
+    if incident is None or not incident.is_maintenance:
+        logger.info("Maintenance button clicked for %r, which is no maintenance", action.get("value"))
+        return
+    status, only_from = MAINTENANCE_BUTTONS[_text(action.get("action_id"))]
+    moved = services.maintenance_transition(
+        incident_id=incident.pk, status=status, only_from=only_from, author=interaction.user_id, source=Source.SLACK
+    )
+    if moved is None:
+        logger.info(
+            "%s: %s clicked while it is %s; nothing changed", incident.key, action.get("action_id"), incident.status
+        )
+
+
 BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {
+    **dict.fromkeys(MAINTENANCE_BUTTONS, on_maintenance_button),
     ACTION_ACKNOWLEDGE: on_acknowledge,
     ACTION_UPDATE: on_update_button,
     ACTION_RESOLVE: on_resolve_button,

@@ -44,6 +44,10 @@ MAINTENANCE_EMOJI = ":wrench:"
 ACTION_ACKNOWLEDGE = "incident_acknowledge"
 ACTION_UPDATE = "incident_update"
 ACTION_RESOLVE = "incident_resolve"
+# A maintenance's buttons: the move each makes (SPEC §8).
+ACTION_MAINTENANCE_START = "maintenance_start"
+ACTION_MAINTENANCE_COMPLETE = "maintenance_complete"
+ACTION_MAINTENANCE_CANCEL = "maintenance_cancel"
 
 
 def escape(text: str) -> str:
@@ -140,8 +144,42 @@ def maintenance_headline(incident: Incident, *, components: Sequence[str]) -> di
     if incident.visibility == Visibility.INTERNAL:
         context.insert(0, ":lock: Internal, not on the status page")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+    blocks.append(
+        {"type": "actions", "block_id": f"incident_actions:{incident.pk}", "elements": maintenance_buttons(incident)}
+    )
     text = f"{key} [maintenance] {escape(incident.title)} — {Status(incident.status).label}"
     return {"text": text, "blocks": blocks}
+
+
+def maintenance_buttons(incident: Incident) -> list[dict]:
+    """Start (scheduled), Complete (active), Update, Cancel (asks to confirm); only Update once it is over."""
+    value = str(incident.pk)
+
+    def button(label: str, action_id: str, style: str = "", confirm: dict | None = None) -> dict:
+        b = {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id, "value": value}
+        if style:
+            b["style"] = style
+        if confirm:
+            b["confirm"] = confirm
+        return b
+
+    cancel = button(
+        "Cancel",
+        ACTION_MAINTENANCE_CANCEL,
+        "danger",
+        confirm={
+            "title": {"type": "plain_text", "text": "Cancel this maintenance?"},
+            "text": {"type": "plain_text", "text": "It leaves the status page; subscribers are told."},
+            "confirm": {"type": "plain_text", "text": "Cancel it"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+        },
+    )
+    update = button("Update", ACTION_UPDATE)
+    if incident.status == Status.SCHEDULED:
+        return [button("Start now", ACTION_MAINTENANCE_START, "primary"), update, cancel]
+    if incident.status in (Status.IN_PROGRESS, Status.VERIFYING):
+        return [button("Complete", ACTION_MAINTENANCE_COMPLETE, "primary"), update]
+    return [update]
 
 
 def headline(incident: Incident, *, components: Sequence[str]) -> dict:

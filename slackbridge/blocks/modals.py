@@ -307,6 +307,14 @@ def update_modal(*, incident: Incident, components: Sequence[Component], compone
         ),
         _internal_block("visibility", "Internal only (never on the status page)", incident.visibility == INTERNAL),
     ]
+    if incident.is_maintenance:
+        # No severity, RCA or report/resolution times for a maintenance: its window instead (SPEC §8).
+        dropped = {"severity", "rca_link", "reported_at", "closed_at"}
+        blocks = [b for b in blocks if b.get("block_id") not in dropped]
+        blocks[-1:-1] = [
+            _input("scheduled_for", "Starts", _datetime(incident.scheduled_for)),
+            _input("scheduled_until", "Ends", _datetime(incident.scheduled_until)),
+        ]
     return _modal(UPDATE_CALLBACK, f"Update {incident.key}", blocks, submit="Save", metadata=str(incident.pk))
 
 

@@ -14,7 +14,7 @@ from slackbridge.blocks.messages import ALL_CLEAR_TOPIC
 from slackbridge.maintenance_grammar import MaintenanceTextError, parse_duration, parse_maintenance
 from slackbridge.models import MessageKind, SlackMessage
 from slackbridge.tests.fakeslack import DEFAULT_CHANNEL
-from slackbridge.tests.slack_requests import fixture, send_command, send_interaction, set_state
+from slackbridge.tests.slack_requests import fixture, for_incident, send_command, send_interaction, set_state
 from slackbridge.tests.syncutil import run_worker
 
 T0 = datetime(2026, 12, 5, 11, 0, tzinfo=UTC)
@@ -267,3 +267,86 @@ def test_grammar_reads_zones_durations_and_end_times():
     assert parse_duration("0m") is None
     with pytest.raises(MaintenanceTextError, match="end after it starts"):
         parse_maintenance("2026-12-05T14:00Z 2026-12-05T13:00Z Oops", tz=UTC, today=today)
+
+
+# -- buttons, the update form, the command's name ------------------------------------------------------------
+def click(client, incident, action_id: str):
+    payload = for_incident(fixture("maintenance_start_click"), incident.pk)
+    payload["actions"][0]["action_id"] = action_id
+    return send_interaction(client, payload)
+
+
+@pytest.mark.django_db
+def test_headline_buttons_follow_the_status_and_move_it_once(client, fake_slack, clock):
+    from slackbridge.blocks.messages import headline as build_headline
+
+    reply_text(maintenance_command(client, "2026-12-05 14:00 2h Catalyst upgrade"))
+    maintenance = Incident.objects.get()
+
+    def button_ids() -> list[str]:
+        maintenance.refresh_from_db()
+        return [b["action_id"] for b in build_headline(maintenance, components=[])["blocks"][-1]["elements"]]
+
+    assert button_ids() == ["maintenance_start", "incident_update", "maintenance_cancel"]
+    assert click(client, maintenance, "maintenance_start").status_code == 200
+    assert click(client, maintenance, "maintenance_start").status_code == 200  # a stale second click
+    assert button_ids() == ["maintenance_complete", "incident_update"]
+    assert [r.status for r in maintenance.updates.order_by("number")] == ["scheduled", "in_progress"]
+    assert maintenance.updates.order_by("number").last().author == "U0OPS"
+    click(client, maintenance, "maintenance_complete")
+    assert button_ids() == ["incident_update"]
+    incident = make_incident("Login slow")
+    click(client, incident, "maintenance_complete")
+    incident.refresh_from_db()
+    assert incident.status == Status.INVESTIGATING
+
+
+@pytest.mark.django_db
+def test_update_form_of_a_maintenance_edits_its_window(client, fake_slack, clock):
+    from slackbridge.blocks import modals
+
+    reply_text(maintenance_command(client, "2026-12-05 14:00 2h Catalyst upgrade"))
+    maintenance = Incident.objects.get()
+    view = modals.update_modal(incident=maintenance, components=[], component_ids=[])
+    ids = [b.get("block_id") for b in view["blocks"]]
+    assert "severity" not in ids
+    assert "rca_link" not in ids
+    assert {"scheduled_for", "scheduled_until", "status"} <= set(ids)
+    status_values = [
+        o["value"] for b in view["blocks"] if b.get("block_id") == "status" for o in b["element"]["options"]
+    ]
+    assert status_values == ["scheduled", "in_progress", "verifying", "completed", "cancelled"]
+
+    payload = fixture("update_incident_modal_submission")
+    payload["view"]["private_metadata"] = str(maintenance.pk)
+    values = {
+        "title": {"type": "plain_text_input", "value": "Catalyst upgrade"},
+        "status": {"type": "static_select", "selected_option": {"value": "scheduled"}},
+        "scheduled_for": {"type": "datetimepicker", "selected_date_time": int(START.timestamp())},
+        "scheduled_until": {
+            "type": "datetimepicker",
+            "selected_date_time": int((END + timedelta(hours=1)).timestamp()),
+        },
+        "message": {"type": "plain_text_input", "value": "One more hour"},
+    }
+    payload["view"]["blocks"] = view["blocks"]
+    payload["view"]["state"] = {"values": {k: {k: v} for k, v in values.items()}}
+    body = send_interaction(client, payload).json()
+    assert body["response_action"] == "update", body
+    maintenance.refresh_from_db()
+    assert maintenance.scheduled_until == END + timedelta(hours=1)
+    assert maintenance.updates.order_by("number").last().changes == {
+        "scheduled_until": [END.isoformat(), (END + timedelta(hours=1)).isoformat()]
+    }
+
+
+@pytest.mark.django_db
+def test_the_command_name_is_a_setting(client, fake_slack, clock, settings):
+    from slackbridge.management.commands.slack_manifest import build_manifest
+
+    settings.SLACK_MAINTENANCE_COMMAND = "/planned-work"
+    manifest = build_manifest(url="https://crashbot.example.com", name="Crashbot", socket_mode=False)
+    assert "/planned-work" in [c["command"] for c in manifest["features"]["slash_commands"]]
+    text = reply_text(send_command(client, "maintenance_one_line", command="/planned-work", text="help"))
+    assert "*/planned-work* — Schedule maintenance" in text
+    assert "does not know" in reply_text(send_command(client, "maintenance_one_line", text="help"))
