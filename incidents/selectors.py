@@ -421,6 +421,34 @@ def public_update_view(incident: Incident, update: IncidentUpdate) -> PublicUpda
     )
 
 
+# Subscriber events of a maintenance (SPEC §7): the status a public timeline row moved it to.
+MAINTENANCE_EVENTS = {
+    Status.SCHEDULED: "maintenance.scheduled",
+    Status.IN_PROGRESS: "maintenance.started",
+    Status.COMPLETED: "maintenance.completed",
+    Status.CANCELLED: "maintenance.cancelled",
+}
+
+
+def maintenance_event(incident: Incident, update: IncidentUpdate) -> str | None:
+    """`maintenance.scheduled|started|completed|cancelled` when this row announces one, else None.
+
+    Row 1 of a public maintenance scheduled ahead is `scheduled` (a staff backfill is not);
+    a later public row that changed the status to one of the others is that event; a
+    maintenance made public later announces itself with the row that did it.
+    """
+    if incident.kind != Kind.MAINTENANCE or incident.visibility != Visibility.PUBLIC:
+        return None
+    if update.visibility != Visibility.PUBLIC:
+        return None
+    changes = update.changes or {}
+    if update.number == 1:
+        return None if "backfill" in changes else MAINTENANCE_EVENTS.get(update.status)
+    if "status" in changes or "visibility" in changes:
+        return MAINTENANCE_EVENTS.get(update.status)
+    return None
+
+
 def public_timeline(incident: Incident) -> list[PublicUpdate]:
     """Newest first; needs `incident.public_updates` (see `public_updates_prefetch`)."""
     views = (public_update_view(incident, u) for u in incident.public_updates)

@@ -438,3 +438,30 @@ def test_staff_schedule_and_edit_a_maintenance_in_admin_and_filter_by_kind(staff
     row = maintenance.updates.order_by("-number").first()
     assert row.changes == {"scheduled_until": [end.isoformat(), later.isoformat()]}
     assert row.message == "Extended by an hour"
+
+
+def test_each_move_names_its_subscriber_event(clock):
+    from incidents.selectors import maintenance_event
+
+    maintenance = schedule()
+    kw = {"incident_id": maintenance.pk, "author": "U0OPS", "source": Source.SLACK}
+    services.incident_add_note(message="internal", **kw)
+    services.incident_update(message="Plan unchanged", **kw)
+    clock.move_to(START)
+    maintenance_jobs.run_due()
+    services.maintenance_transition(status=Status.VERIFYING, **kw)
+    services.maintenance_transition(status=Status.COMPLETED, **kw)
+    maintenance.refresh_from_db()
+    events = [maintenance_event(maintenance, r) for r in rows(maintenance)]
+    assert events == [
+        "maintenance.scheduled",
+        None,
+        None,
+        "maintenance.started",
+        None,
+        "maintenance.completed",
+    ]
+    secret = schedule(visibility=Visibility.INTERNAL)
+    assert maintenance_event(secret, rows(secret)[0]) is None
+    incident = make_incident()
+    assert maintenance_event(incident, rows(incident)[0]) is None
