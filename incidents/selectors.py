@@ -297,6 +297,17 @@ def maintenances_public_upcoming() -> list[Incident]:
     return list(_public_maintenances().filter(status=Status.SCHEDULED).order_by("scheduled_for", "id"))
 
 
+def maintenances_public_current() -> tuple[list[Incident], list[Incident]]:
+    """(active, upcoming) public maintenances, as the two selectors below order them, in one read (3 queries)."""
+    rows = list(
+        _public_maintenances()
+        .filter(status__in=(Status.SCHEDULED, *MAINTENANCE_ACTIVE_STATUSES))
+        .order_by("scheduled_for", "id")
+    )
+    active = sorted((m for m in rows if m.is_active_maintenance), key=lambda m: (m.scheduled_until, m.pk))
+    return active, [m for m in rows if m.status == Status.SCHEDULED]
+
+
 def maintenances_public_active() -> list[Incident]:
     """Public maintenances in progress or being verified, soonest end first."""
     return list(_public_maintenances().filter(status__in=MAINTENANCE_ACTIVE_STATUSES).order_by("scheduled_until", "id"))

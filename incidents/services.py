@@ -62,6 +62,8 @@ TRACKED_FIELDS = (
     "auto_complete",
     "started_at",
 )
+# Tracked only for a maintenance (an incident's defaults would only clutter its first row).
+MAINTENANCE_ONLY_FIELDS = ("scheduled_for", "scheduled_until", "auto_start", "auto_complete", "started_at")
 MESSAGE_MAX_LENGTH = 4000
 # RCA links are shown to the public as links: web pages only (no ftp:, file:, javascript: …).
 _validate_rca_url = URLValidator(schemes=["http", "https"])
@@ -139,7 +141,10 @@ def incident_create(
     backfill = status in BACKFILL_STATUSES
     with transaction.atomic():
         incident.save(force_insert=True)
-        changes = {f: [None, _jsonable(getattr(incident, f))] for f in TRACKED_FIELDS if getattr(incident, f)}
+        tracked = TRACKED_FIELDS if kind == Kind.MAINTENANCE else set(TRACKED_FIELDS) - set(MAINTENANCE_ONLY_FIELDS)
+        changes = {
+            f: [None, _jsonable(getattr(incident, f))] for f in TRACKED_FIELDS if f in tracked and getattr(incident, f)
+        }
         if kind == Kind.MAINTENANCE:
             changes["kind"] = [None, kind.value if isinstance(kind, Kind) else kind]
             for flag in ("auto_start", "auto_complete"):  # False is worth recording too

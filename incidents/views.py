@@ -50,7 +50,7 @@ def status_index(request: HttpRequest) -> HttpResponse:
             "components"
         )[:RECENTLY_RESOLVED_LIMIT]
     )
-    maintenances_active = selectors.maintenances_public_active()
+    maintenances_active, maintenances_upcoming = selectors.maintenances_public_current()
     indicator = selectors.indicator_for(
         impacts=[i.impact for i in unresolved] + [m.impact for m in maintenances_active],
         component_statuses=[c.derived_status for c in components],
@@ -76,7 +76,7 @@ def status_index(request: HttpRequest) -> HttpResponse:
         unresolved=unresolved,
         resolved=resolved,
         maintenances_active=maintenances_active,
-        maintenances_upcoming=selectors.maintenances_public_upcoming(),
+        maintenances_upcoming=maintenances_upcoming,
         names=selectors.display_names(unresolved),
         uptime_days=selectors.UPTIME_DAYS,
     )

@@ -60,9 +60,9 @@ class SummaryView(StatuspageView):
     def get(self, request: Request) -> Response:
         components = selectors.components_with_status()
         unresolved = selectors.incidents_public_unresolved()
-        active = selectors.maintenances_public_active()
         # Statuspage's summary lists the maintenances in progress and the upcoming ones.
-        maintenances = active + selectors.maintenances_public_upcoming()
+        active, upcoming = selectors.maintenances_public_current()
+        maintenances = active + upcoming
         return Response(
             {
                 "page": self.page(request),
