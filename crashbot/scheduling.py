@@ -29,4 +29,5 @@ JOBS: tuple[Job, ...] = (
     Job("subscriptions.run_due", timedelta(minutes=1), "subscriptions.tasks.run_due_now"),
     Job("slack.reminders", timedelta(seconds=60), "slackbridge.reminders.run_due"),
     Job("slack.archive_channels", timedelta(minutes=15), "slackbridge.channels.archive_due"),
+    Job("maintenance.transitions", timedelta(seconds=30), "incidents.maintenance_jobs.run_due"),
 )

@@ -196,6 +196,8 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 STATUS_PAGE_NAME = env.str("STATUS_PAGE_NAME", default="Decentraland")
 # How often the status page re-fetches itself (conditional request; 30–60 s is kind to the server).
 STATUS_PAGE_REFRESH_SECONDS = env.int("STATUS_PAGE_REFRESH_SECONDS", default=30)
+# Scheduled maintenance (docs/MAINTENANCE.md): the reminder in its Slack thread, this long before it starts.
+MAINTENANCE_REMINDER_MINUTES = env.int("MAINTENANCE_REMINDER_MINUTES", default=60)
 
 # Subscriptions (SPEC §7, docs/SUBSCRIPTIONS.md). Mail goes through Django's SMTP backend configured
 # by EMAIL_URL (smtp://host:25, smtp+tls://user:pass@host:587, …); console backend by default with DEBUG.
@@ -231,6 +233,7 @@ SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
 SLACK_CREATE_COMMAND = env.str("SLACK_CREATE_COMMAND", default="/create-incident")
 SLACK_UPDATE_COMMAND = env.str("SLACK_UPDATE_COMMAND", default="/update-incident")
 SLACK_LIST_COMMAND = env.str("SLACK_LIST_COMMAND", default="/incidents")
+SLACK_MAINTENANCE_COMMAND = env.str("SLACK_MAINTENANCE_COMMAND", default="/maintenance")
 # Outbound sync (worker only; see docs/SLACK_SYNC.md).
 SLACK_WORKER_TIMEOUT = env.float("SLACK_WORKER_TIMEOUT", default=10.0)
 SLACK_RETRY_ATTEMPTS = env.int("SLACK_RETRY_ATTEMPTS", default=3)

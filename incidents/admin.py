@@ -11,8 +11,20 @@ from django.utils import timezone
 
 from incidents import admin_views, selectors, services, uptime
 from incidents.metrics import format_seconds
-from incidents.models import OPEN_STATUSES, Component, Incident, IncidentUpdate, Person, Source, Status
+from incidents.models import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    Component,
+    Incident,
+    IncidentUpdate,
+    Kind,
+    Person,
+    Source,
+    Status,
+)
 
+# A maintenance's window and what the worker does by itself (SPEC §8); ignored for incidents.
+MAINTENANCE_FIELDS = ("kind", "scheduled_for", "scheduled_until", "auto_start", "auto_complete")
 EDITABLE_FIELDS = (
     "title",
     "description",
@@ -27,6 +39,7 @@ EDITABLE_FIELDS = (
     "contact_name",
     "rca_link",
     "components",
+    *MAINTENANCE_FIELDS,
 )
 
 
@@ -41,18 +54,34 @@ class IncidentAdminForm(forms.ModelForm):
         required=False,
         help_text="Optional public update posted to the timeline (and Slack thread) with this change.",
     )
+    kind = forms.ChoiceField(
+        choices=Kind.choices,
+        required=False,
+        initial=Kind.INCIDENT,
+        help_text="A maintenance has a window, its own statuses (scheduled → in progress → verifying → "
+        "completed, or cancelled), no public severity, and is started and completed by the worker.",
+    )
 
     class Meta:
         model = Incident
         fields = EDITABLE_FIELDS
 
+    def clean_kind(self) -> str:
+        if self.instance.pk:
+            return self.instance.kind  # the kind is chosen once, at creation
+        return self.cleaned_data.get("kind") or Kind.INCIDENT
+
     def clean(self):
         cleaned = super().clean()
         status = cleaned.get("status")
-        if status == Status.RESOLVED and not cleaned.get("closed_at"):
+        if status in CLOSED_STATUSES and not cleaned.get("closed_at"):
             cleaned["closed_at"] = timezone.now()
-        elif status and status != Status.RESOLVED:
+        elif status and status not in CLOSED_STATUSES:
             cleaned["closed_at"] = None
+        if cleaned.get("kind") != Kind.MAINTENANCE:
+            for field in MAINTENANCE_FIELDS[1:]:  # an incident has no window: what the form sent is ignored
+                cleaned.pop(field, None)
+                setattr(self.instance, field, Incident._meta.get_field(field).get_default())
         return cleaned
 
     def _post_clean(self):
@@ -94,7 +123,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "duration_display",
     )
     list_display_links = ("key", "title")
-    list_filter = ("severity", "status", "visibility", "components", "reported_at")
+    list_filter = ("kind", "severity", "status", "visibility", "components", "reported_at")
     search_fields = ("title", "description")
     date_hierarchy = "reported_at"
     filter_horizontal = ("components",)
@@ -102,6 +131,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "update_number",
         "acknowledged_at",
         "monitoring_at",
+        "started_at",
         "created_by",
         "created_at",
         "modified_by",
@@ -112,6 +142,14 @@ class IncidentAdmin(admin.ModelAdmin):
         ("Times", {"fields": ("reported_at", "closed_at", "acknowledged_at", "monitoring_at")}),
         ("People", {"fields": ("point", "contact", "point_name", "contact_name")}),
         ("Follow-up", {"fields": ("rca_link", "update_message")}),
+        (
+            "Scheduled maintenance",
+            {
+                "fields": ("kind", "scheduled_for", "scheduled_until", "auto_start", "auto_complete", "started_at"),
+                "description": "Only for a maintenance (kind Maintenance): its window and what Crashbot does by "
+                "itself. Severity and people are not shown publicly for a maintenance.",
+            },
+        ),
         (
             "Record",
             {
@@ -159,6 +197,7 @@ class IncidentAdmin(admin.ModelAdmin):
         message = form.cleaned_data.get("update_message", "")
         author = staff_author(request)
         if change:
+            data.pop("kind", None)  # chosen once, at creation
             changed = {f: data[f] for f in form.changed_data if f in data}
             if "status" in changed or "closed_at" in changed:
                 changed["closed_at"] = data.get("closed_at")

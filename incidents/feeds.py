@@ -38,7 +38,10 @@ class HistoryRssFeed(Feed):
 
     def item_title(self, item) -> str:
         incident, update = item
-        return f"{incident.key} {incident.title} — {Status(update.status).label}"
+        label = Status(update.status).label
+        if incident.is_maintenance:
+            label = f"Maintenance {label.lower()}"
+        return f"{incident.key} {incident.title} — {label}"
 
     def item_description(self, item) -> str:
         """Sanitised HTML of the update (Markdown rendered, scripts and unsafe links dropped)."""

@@ -9,7 +9,8 @@ The SQL used works on SQLite (>= 3.25) and PostgreSQL.
 Rules (docs/METRICS.md):
 - incidents are selected by `reported_at` in [since 00:00, until 24:00) of settings.TIME_ZONE,
   and grouped by the month of `reported_at` in that zone;
-- `invalid` incidents are left out; internal incidents are counted (this is the staff view);
+- `invalid` incidents and maintenances (SPEC §8: never an outage) are left out; internal incidents
+  are counted (this is the staff view);
 - MTTA = acknowledged_at - reported_at, over incidents that have been acknowledged and were
   not backfilled (a backfill's acknowledgement time is inferred from its close, not observed);
 - MTTR = closed_at - reported_at, over resolved incidents (a reopened incident counts again
@@ -30,7 +31,7 @@ from django.db.models import Avg, Case, Count, Exists, F, FloatField, Func, Oute
 from django.db.models.functions import RowNumber, TruncMonth
 from django.utils import timezone
 
-from incidents.models import Component, Incident, IncidentUpdate, Severity, Status
+from incidents.models import Component, Incident, IncidentUpdate, Kind, Severity, Status
 
 PERCENTILES = {"median": 0.5, "p90": 0.9}
 MAX_MONTHS = 120
@@ -173,7 +174,7 @@ def _incidents(
     backfilled = IncidentUpdate.objects.filter(incident=OuterRef("pk"), number=1, changes__has_key="backfill")
     qs = (
         Incident.objects.exclude(status=Status.INVALID)
-        .filter(reported_at__gte=start, reported_at__lt=end)
+        .filter(kind=Kind.INCIDENT, reported_at__gte=start, reported_at__lt=end)
         .annotate(
             # A backfill keeps its MTTR, but its acknowledgement time was inferred, not observed.
             mtta=Case(When(Exists(backfilled), then=None), default=Seconds(F("acknowledged_at"), F("reported_at"))),

@@ -29,9 +29,26 @@ class Status(models.TextChoices):
     MONITORING = "monitoring", "Monitoring"
     RESOLVED = "resolved", "Resolved"
     INVALID = "invalid", "Invalid"
+    # Scheduled maintenance (SPEC §8), Statuspage's maintenance statuses plus `cancelled`.
+    SCHEDULED = "scheduled", "Scheduled"
+    IN_PROGRESS = "in_progress", "In progress"
+    VERIFYING = "verifying", "Verifying"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 OPEN_STATUSES = (Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING)
+INCIDENT_STATUSES = (*OPEN_STATUSES, Status.RESOLVED, Status.INVALID)
+MAINTENANCE_STATUSES = (Status.SCHEDULED, Status.IN_PROGRESS, Status.VERIFYING, Status.COMPLETED, Status.CANCELLED)
+# A maintenance whose components are under maintenance right now.
+MAINTENANCE_ACTIVE_STATUSES = (Status.IN_PROGRESS, Status.VERIFYING)
+# Statuses with a `closed_at`: the incident or the maintenance is over.
+CLOSED_STATUSES = (Status.RESOLVED, Status.COMPLETED)
+
+
+class Kind(models.TextChoices):
+    INCIDENT = "incident", "Incident"
+    MAINTENANCE = "maintenance", "Maintenance"
 
 
 class Visibility(models.TextChoices):
@@ -45,7 +62,7 @@ class Source(models.TextChoices):
     API = "api", "API"
     IMPORT = "import", "Import"
     ALERT = "alert", "Alert"
-    SYSTEM = "system", "System"
+    SYSTEM = "system", "System"  # the worker's own rows (maintenance transitions, reminders, probes); author `crashbot`
 
 
 class ComponentStatus(models.TextChoices):
@@ -159,6 +176,7 @@ class Person(models.Model):
 
 
 class Incident(models.Model):
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INCIDENT)
     title = models.CharField(max_length=120)
     description = models.TextField(max_length=4000, blank=True, help_text="Markdown.")
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.SEV3)
@@ -168,6 +186,14 @@ class Incident(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     monitoring_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Scheduled maintenance only (kind `maintenance`): the announced window, what the worker
+    # does by itself, and when it actually started and reminded the thread.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    scheduled_until = models.DateTimeField(null=True, blank=True)
+    auto_start = models.BooleanField(default=True, help_text="The worker starts it at the scheduled start.")
+    auto_complete = models.BooleanField(default=True, help_text="The worker completes it at the scheduled end.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
     point = models.CharField(max_length=32, blank=True, help_text="Slack user id of the point person.")
     contact = models.CharField(max_length=32, blank=True, help_text="Slack user id of the contact.")
     point_name = models.CharField(
@@ -196,6 +222,8 @@ class Incident(models.Model):
             models.Index(fields=["visibility", "reported_at", "id"], name="incident_public_recent"),
             models.Index(fields=["visibility", "status", "closed_at"], name="incident_public_closed"),
             models.Index(fields=["visibility", "modified_at"], name="incident_public_modified"),
+            # Maintenance: the worker's due work and the public upcoming/active lists.
+            models.Index(fields=["kind", "status", "scheduled_for"], name="incident_maintenance_due"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(title=""), name="incident_title_not_empty"),
@@ -203,10 +231,23 @@ class Incident(models.Model):
             models.CheckConstraint(condition=Q(status__in=Status.values), name="incident_status_valid"),
             models.CheckConstraint(condition=Q(visibility__in=Visibility.values), name="incident_visibility_valid"),
             models.CheckConstraint(
-                condition=(Q(status=Status.RESOLVED) & Q(closed_at__isnull=False))
-                | (~Q(status=Status.RESOLVED) & Q(closed_at__isnull=True)),
+                condition=(Q(status__in=CLOSED_STATUSES) & Q(closed_at__isnull=False))
+                | (~Q(status__in=CLOSED_STATUSES) & Q(closed_at__isnull=True)),
                 name="incident_closed_at_iff_resolved",
                 violation_error_message="A resolved incident needs a closed time; any other status must not have one.",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=Kind.values), name="incident_kind_valid"),
+            models.CheckConstraint(
+                condition=(Q(kind=Kind.INCIDENT) & Q(status__in=INCIDENT_STATUSES))
+                | (
+                    Q(kind=Kind.MAINTENANCE)
+                    & Q(status__in=MAINTENANCE_STATUSES)
+                    & Q(scheduled_for__isnull=False)
+                    & Q(scheduled_until__gt=F("scheduled_for"))
+                ),
+                name="incident_kind_status_window",
+                violation_error_message="An incident has an incident status; a maintenance has a maintenance status "
+                "and a window whose end is after its start.",
             ),
         ]
 
@@ -222,10 +263,22 @@ class Incident(models.Model):
 
     @property
     def is_open(self) -> bool:
+        """An open *incident* (a maintenance never is: it is no outage, SPEC §8)."""
         return self.status in OPEN_STATUSES
 
     @property
+    def is_maintenance(self) -> bool:
+        return self.kind == Kind.MAINTENANCE
+
+    @property
+    def is_active_maintenance(self) -> bool:
+        return self.kind == Kind.MAINTENANCE and self.status in MAINTENANCE_ACTIVE_STATUSES
+
+    @property
     def impact(self) -> str:
+        """Statuspage impact: from the severity, or `maintenance` for a maintenance."""
+        if self.kind == Kind.MAINTENANCE:
+            return "maintenance"
         return SEVERITY_IMPACT[Severity(self.severity)]
 
     @property
@@ -233,6 +286,10 @@ class Incident(models.Model):
         """Time from report to close (or to now while open); None for invalid incidents."""
         if self.status == Status.INVALID:
             return None
+        if self.kind == Kind.MAINTENANCE:
+            if self.started_at is None:
+                return None
+            return (self.closed_at or timezone.now()) - self.started_at
         end = self.closed_at or timezone.now()
         return end - self.reported_at
 

@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import Exists, Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 from django.utils import timezone
 
 from incidents.models import (
+    MAINTENANCE_ACTIVE_STATUSES,
     OPEN_STATUSES,
     SEVERITY_IMPACT,
     Component,
@@ -18,6 +19,7 @@ from incidents.models import (
     ComponentStatus,
     Incident,
     IncidentUpdate,
+    Kind,
     Person,
     Severity,
     Status,
@@ -218,12 +220,23 @@ def components_with_status() -> list[Component]:
         .order_by("severity")
         .values("severity")[:1]
     )
-    components = list(Component.objects.annotate(worst_severity=Subquery(worst)).order_by("position", "name"))
+    maintenance = Incident.objects.filter(
+        components=OuterRef("pk"),
+        kind=Kind.MAINTENANCE,
+        status__in=MAINTENANCE_ACTIVE_STATUSES,
+        visibility=Visibility.PUBLIC,
+    )
+    components = list(
+        Component.objects.annotate(worst_severity=Subquery(worst), in_maintenance=Exists(maintenance)).order_by(
+            "position", "name"
+        )
+    )
     for component in components:
         component.derived_status = component_status(
             override=component.status_override,
             worst_severity=component.worst_severity,
             detected=component.detected_status,
+            in_maintenance=component.in_maintenance,
         )
         # The page says "detected by monitoring" when the probe is what sets the status shown.
         component.detected_by_monitoring = (
@@ -233,16 +246,24 @@ def components_with_status() -> list[Component]:
     return components
 
 
-def component_status(*, override: str, worst_severity: str | None, detected: str = "") -> str:
-    """Override first (planned maintenance); else the worse of the incidents' impact and what a probe detected."""
+def component_status(
+    *, override: str, worst_severity: str | None, detected: str = "", in_maintenance: bool = False
+) -> str:
+    """Override, else the worst of open incidents' impact and what a probe detected; an active
+    maintenance shows as `under_maintenance` unless that is worse (SPEC §2, §8, §10)."""
     if override:
         return override
-    from_incidents = (
-        ComponentStatus.OPERATIONAL
-        if worst_severity is None
-        else IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
-    )
-    return worst_component_status([from_incidents, detected]) if detected else from_incidents
+    status = ComponentStatus.OPERATIONAL
+    if worst_severity is not None:
+        status = IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
+    if detected:
+        status = worst_component_status([status, detected])
+    if (
+        in_maintenance
+        and COMPONENT_STATUS_RANK[ComponentStatus(status)] < COMPONENT_STATUS_RANK[ComponentStatus.UNDER_MAINTENANCE]
+    ):
+        status = ComponentStatus.UNDER_MAINTENANCE
+    return status
 
 
 def worst_component_status(statuses: list[str]) -> str:
@@ -259,13 +280,60 @@ def incidents_public_unresolved() -> list[Incident]:
 
 
 def incidents_public_recent(*, limit: int = 50) -> list[Incident]:
-    """The `limit` most recent public incidents (Statuspage's incidents.json), newest first."""
-    return list(_public_detail_queryset().order_by("-reported_at", "-id")[:limit])
+    """The `limit` most recent public incidents (Statuspage's incidents.json), newest first; no maintenances."""
+    return list(_public_detail_queryset().filter(kind=Kind.INCIDENT).order_by("-reported_at", "-id")[:limit])
 
 
 def incidents_public_page(*, offset: int, limit: int) -> list[Incident]:
-    """One page of the public history, newest first, with public updates; `limit + 1` rows to tell if more exist."""
-    return list(_public_detail_queryset().order_by("-reported_at", "-id")[offset : offset + limit + 1])
+    """One page of the public history, newest first, with public updates; `limit + 1` rows to tell if more exist.
+
+    Maintenances are part of the history (shown as such); cancelled ones leave it (SPEC §8).
+    """
+    qs = _public_detail_queryset().exclude(status=Status.CANCELLED)
+    return list(qs.order_by("-reported_at", "-id")[offset : offset + limit + 1])
+
+
+# Statuspage's scheduled-maintenances.json lists this many, newest window first.
+MAINTENANCES_LIMIT = 50
+
+
+def _public_maintenances() -> QuerySet[Incident]:
+    """Public maintenances, cancelled ones left out (Statuspage has no such status)."""
+    return _public_detail_queryset().filter(kind=Kind.MAINTENANCE).exclude(status=Status.CANCELLED)
+
+
+def maintenances_public_recent(*, limit: int = MAINTENANCES_LIMIT) -> list[Incident]:
+    """Upcoming, active and completed public maintenances, latest window first (3 queries)."""
+    return list(_public_maintenances().order_by("-scheduled_for", "-id")[:limit])
+
+
+def maintenances_public_upcoming() -> list[Incident]:
+    """Public maintenances not started yet, soonest first."""
+    return list(_public_maintenances().filter(status=Status.SCHEDULED).order_by("scheduled_for", "id"))
+
+
+def maintenances_public_current() -> tuple[list[Incident], list[Incident]]:
+    """(active, upcoming) public maintenances, as the two selectors below order them, in one read (3 queries)."""
+    rows = list(
+        _public_maintenances()
+        .filter(status__in=(Status.SCHEDULED, *MAINTENANCE_ACTIVE_STATUSES))
+        .order_by("scheduled_for", "id")
+    )
+    active = sorted((m for m in rows if m.is_active_maintenance), key=lambda m: (m.scheduled_until, m.pk))
+    return active, [m for m in rows if m.status == Status.SCHEDULED]
+
+
+def maintenances_public_active() -> list[Incident]:
+    """Public maintenances in progress or being verified, soonest end first."""
+    return list(_public_maintenances().filter(status__in=MAINTENANCE_ACTIVE_STATUSES).order_by("scheduled_until", "id"))
+
+
+def maintenances_active(*, include_internal: bool = True) -> QuerySet[Incident]:
+    """Maintenances in progress or being verified (Slack's topic lists them after the open incidents)."""
+    qs = Incident.objects.filter(kind=Kind.MAINTENANCE, status__in=MAINTENANCE_ACTIVE_STATUSES)
+    if not include_internal:
+        qs = qs.filter(visibility=Visibility.PUBLIC)
+    return qs.order_by("scheduled_for", "id")
 
 
 def public_updates_latest(*, limit: int = 50) -> list[IncidentUpdate]:
@@ -332,6 +400,11 @@ STATUS_DEFAULT_BODY = {
     Status.IDENTIFIED: "The issue has been identified and a fix is being worked on.",
     Status.MONITORING: "A fix has been implemented and we are monitoring the results.",
     Status.RESOLVED: "This incident has been resolved.",
+    Status.SCHEDULED: "Maintenance is scheduled.",
+    Status.IN_PROGRESS: "Scheduled maintenance is currently in progress. We will provide updates as necessary.",
+    Status.VERIFYING: "Verification is currently underway for the maintenance items.",
+    Status.COMPLETED: "The scheduled maintenance has been completed.",
+    Status.CANCELLED: "This scheduled maintenance has been cancelled.",
 }
 
 
@@ -363,7 +436,7 @@ def public_update_view(incident: Incident, update: IncidentUpdate) -> PublicUpda
             body = incident.description or STATUS_DEFAULT_BODY.get(update.status, "")
         elif "status" in changes:
             body = STATUS_DEFAULT_BODY.get(update.status, "")
-        elif "severity" in changes:
+        elif "severity" in changes and incident.kind == Kind.INCIDENT:
             severity = changes["severity"][1]
             impact = SEVERITY_IMPACT.get(severity, "none") if severity in Severity.values else "none"
             body = f"Impact is now {impact}."
@@ -372,6 +445,34 @@ def public_update_view(incident: Incident, update: IncidentUpdate) -> PublicUpda
     return PublicUpdate(
         incident_id=incident.pk, number=update.number, status=update.status, body=body, created_at=update.created_at
     )
+
+
+# Subscriber events of a maintenance (SPEC §7): the status a public timeline row moved it to.
+MAINTENANCE_EVENTS = {
+    Status.SCHEDULED: "maintenance.scheduled",
+    Status.IN_PROGRESS: "maintenance.started",
+    Status.COMPLETED: "maintenance.completed",
+    Status.CANCELLED: "maintenance.cancelled",
+}
+
+
+def maintenance_event(incident: Incident, update: IncidentUpdate) -> str | None:
+    """`maintenance.scheduled|started|completed|cancelled` when this row announces one, else None.
+
+    Row 1 of a public maintenance scheduled ahead is `scheduled` (a staff backfill is not);
+    a later public row that changed the status to one of the others is that event; a
+    maintenance made public later announces itself with the row that did it.
+    """
+    if incident.kind != Kind.MAINTENANCE or incident.visibility != Visibility.PUBLIC:
+        return None
+    if update.visibility != Visibility.PUBLIC:
+        return None
+    changes = update.changes or {}
+    if update.number == 1:
+        return None if "backfill" in changes else MAINTENANCE_EVENTS.get(update.status)
+    if "status" in changes or "visibility" in changes:
+        return MAINTENANCE_EVENTS.get(update.status)
+    return None
 
 
 def public_timeline(incident: Incident) -> list[PublicUpdate]:

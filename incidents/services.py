@@ -15,12 +15,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import (
+    CLOSED_STATUSES,
     DETECTED_STATUSES,
+    INCIDENT_STATUSES,
+    MAINTENANCE_ACTIVE_STATUSES,
+    MAINTENANCE_STATUSES,
     OPEN_STATUSES,
     Component,
     ComponentDailyUptime,
     Incident,
     IncidentUpdate,
+    Kind,
     Person,
     Severity,
     Source,
@@ -53,13 +58,22 @@ TRACKED_FIELDS = (
     "point_name",
     "contact_name",
     "rca_link",
+    "scheduled_for",
+    "scheduled_until",
+    "auto_start",
+    "auto_complete",
+    "started_at",
 )
+# Tracked only for a maintenance (an incident's defaults would only clutter its first row).
+MAINTENANCE_ONLY_FIELDS = ("scheduled_for", "scheduled_until", "auto_start", "auto_complete", "started_at")
 MESSAGE_MAX_LENGTH = 4000
 # RCA links are shown to the public as links: web pages only (no ftp:, file:, javascript: …).
 _validate_rca_url = URLValidator(schemes=["http", "https"])
 DESCRIPTION_MAX_LENGTH = Incident._meta.get_field("description").max_length
 FUTURE_TOLERANCE = timedelta(minutes=5)
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+# Statuses an incident or a maintenance is created in as a backfill (already over).
+BACKFILL_STATUSES = (Status.RESOLVED, Status.INVALID, Status.COMPLETED, Status.CANCELLED)
 # The worker's own timeline rows (SPEC §2).
 SYSTEM_AUTHOR = "crashbot"
 
@@ -86,6 +100,11 @@ def incident_create(
     incident_id: int | None = None,
     record: dict[str, Any] | None = None,
     modified_at: datetime | None = None,
+    kind: Kind = Kind.INCIDENT,
+    scheduled_for: datetime | None = None,
+    scheduled_until: datetime | None = None,
+    auto_start: bool = True,
+    auto_complete: bool = True,
 ) -> Incident:
     """Open (or backfill) an incident; its timeline starts with row 1.
 
@@ -97,6 +116,11 @@ def incident_create(
     now = timezone.now()
     incident = Incident(
         id=incident_id,
+        kind=kind,
+        scheduled_for=scheduled_for,
+        scheduled_until=scheduled_until,
+        auto_start=auto_start,
+        auto_complete=auto_complete,
         title=(title or "").strip(),
         description=(description or "").strip(),
         severity=severity,
@@ -118,10 +142,17 @@ def incident_create(
     _apply_lifecycle(incident, now=now)
     incident_validate(incident, message=message, now=now)
     component_ids = _component_ids(components)
-    backfill = status not in OPEN_STATUSES
+    backfill = status in BACKFILL_STATUSES
     with transaction.atomic():
         incident.save(force_insert=True)
-        changes = {f: [None, _jsonable(getattr(incident, f))] for f in TRACKED_FIELDS if getattr(incident, f)}
+        tracked = TRACKED_FIELDS if kind == Kind.MAINTENANCE else set(TRACKED_FIELDS) - set(MAINTENANCE_ONLY_FIELDS)
+        changes = {
+            f: [None, _jsonable(getattr(incident, f))] for f in TRACKED_FIELDS if f in tracked and getattr(incident, f)
+        }
+        if kind == Kind.MAINTENANCE:
+            changes["kind"] = [None, kind.value if isinstance(kind, Kind) else kind]
+            for flag in ("auto_start", "auto_complete"):  # False is worth recording too
+                changes[flag] = [None, getattr(incident, flag)]
         if component_ids:
             incident.components.set(component_ids)
             changes["components"] = [[], _component_names(component_ids)]
@@ -164,6 +195,10 @@ def incident_update(
     contact_name: str = UNSET,
     rca_link: str = UNSET,
     components: Iterable[Component | int] = UNSET,
+    scheduled_for: datetime = UNSET,
+    scheduled_until: datetime = UNSET,
+    auto_start: bool = UNSET,
+    auto_complete: bool = UNSET,
 ) -> Incident:
     """Change any subset of fields and/or post an update message.
 
@@ -185,6 +220,10 @@ def incident_update(
         "point_name": point_name,
         "contact_name": contact_name,
         "rca_link": rca_link,
+        "scheduled_for": scheduled_for,
+        "scheduled_until": scheduled_until,
+        "auto_start": auto_start,
+        "auto_complete": auto_complete,
     }
     message = (message or "").strip()
     with transaction.atomic():
@@ -388,6 +427,123 @@ def incident_add_system_note(*, incident_id: int, message: str, record: dict[str
     return entry
 
 
+# -- scheduled maintenance (SPEC §8) ---------------------------------------------------------------------------
+# Where a maintenance may go from each status; `completed` and `cancelled` are final.
+MAINTENANCE_TRANSITIONS = {
+    Status.SCHEDULED: (Status.IN_PROGRESS, Status.CANCELLED),
+    Status.IN_PROGRESS: (Status.VERIFYING, Status.COMPLETED, Status.CANCELLED),
+    Status.VERIFYING: (Status.IN_PROGRESS, Status.COMPLETED),
+    Status.COMPLETED: (),
+    Status.CANCELLED: (),
+}
+# Who may schedule a maintenance whose start has passed: staff backfilling it, an import.
+BACKFILL_SOURCES = (Source.ADMIN, Source.IMPORT)
+
+
+def maintenance_schedule(
+    *,
+    title: str,
+    author: str,
+    source: Source,
+    scheduled_for: datetime,
+    scheduled_until: datetime,
+    description: str = "",
+    visibility: Visibility = Visibility.PUBLIC,
+    components: Iterable[Component | int] = (),
+    auto_start: bool = True,
+    auto_complete: bool = True,
+    message: str = "",
+    status: Status = Status.SCHEDULED,
+) -> Incident:
+    """Announce a maintenance window; the worker starts and completes it (`incidents.maintenance_jobs`).
+
+    From Slack (or any source but staff and imports) the start may not be in the past; staff
+    may backfill one, in any maintenance status.
+    """
+    now = timezone.now()
+    if source not in BACKFILL_SOURCES:
+        if status != Status.SCHEDULED:
+            raise ValidationError({"status": "A new maintenance starts as scheduled."})
+        if scheduled_for and scheduled_for < now - FUTURE_TOLERANCE:
+            raise ValidationError(
+                {"scheduled_for": "The start is in the past; schedule it from now on (staff can backfill in admin)."}
+            )
+    return incident_create(
+        kind=Kind.MAINTENANCE,
+        title=title,
+        author=author,
+        source=source,
+        description=description,
+        status=status,
+        visibility=visibility,
+        reported_at=now,
+        components=components,
+        message=message,
+        scheduled_for=scheduled_for,
+        scheduled_until=scheduled_until,
+        auto_start=auto_start,
+        auto_complete=auto_complete,
+    )
+
+
+def maintenance_transition(
+    *,
+    incident_id: int,
+    status: Status,
+    author: str,
+    source: Source,
+    message: str = "",
+    only_from: Iterable[Status] | None = None,
+) -> Incident | None:
+    """Move a maintenance to `status` (start, verify, complete, cancel), one timeline row.
+
+    `only_from` makes it conditional, checked under the row lock: when the maintenance is
+    no longer in one of those statuses (someone or another worker moved it first), nothing
+    is written and None is returned — how the worker stays idempotent. Without it, a move
+    the lifecycle does not allow raises `ValidationError` saying where it can go.
+    """
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        if incident.kind != Kind.MAINTENANCE:
+            raise ValidationError({"status": f"{incident.key} is an incident, not a maintenance."})
+        current = Status(incident.status)
+        if only_from is not None and current not in tuple(only_from):
+            return None
+        if status not in MAINTENANCE_TRANSITIONS[current]:
+            allowed = ", ".join(MAINTENANCE_TRANSITIONS[current]) or "nowhere (it is over)"
+            raise ValidationError(
+                {"status": f"{incident.key} is {current.label.lower()}; from there it can go to {allowed}."}
+            )
+        return incident_update(
+            incident_id=incident_id,
+            author=author,
+            source=source,
+            status=status,
+            message=message,
+        )
+
+
+def maintenance_remind(*, incident_id: int, message: str) -> Incident | None:
+    """The worker's reminder before a maintenance starts: an internal `system` row, once.
+
+    Slack shows it in the maintenance's thread (the thread sync posts every row with a
+    message); the public never sees it.
+    """
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        if incident.kind != Kind.MAINTENANCE or incident.status != Status.SCHEDULED or incident.reminded_at:
+            return None
+        now = timezone.now()
+        Incident.objects.filter(pk=incident_id).update(reminded_at=now)
+        return incident_update(
+            incident_id=incident_id,
+            author=SYSTEM_AUTHOR,
+            source=Source.SYSTEM,
+            message=message,
+            message_visibility=Visibility.INTERNAL,
+        )
+
+
 def person_set_display_name(*, slack_id: str, display_name: str) -> Person:
     """Store a Slack user's display name (called by the Slack worker after `users.info`)."""
     person, _ = Person.objects.update_or_create(
@@ -398,13 +554,18 @@ def person_set_display_name(*, slack_id: str, display_name: str) -> Person:
 
 
 def _apply_lifecycle(incident: Incident, *, now: datetime) -> None:
-    """Keep the lifecycle timestamps consistent with the status (SPEC §2)."""
+    """Keep the lifecycle timestamps consistent with the status (SPEC §2, §8)."""
     status = incident.status
-    if status == Status.RESOLVED:
+    if status in CLOSED_STATUSES:
         if incident.closed_at is None:
             incident.closed_at = now
     else:
         incident.closed_at = None
+    if incident.kind == Kind.MAINTENANCE:
+        # A maintenance is never acknowledged or monitored; it starts (first move past `scheduled`).
+        if status in (*MAINTENANCE_ACTIVE_STATUSES, Status.COMPLETED) and incident.started_at is None:
+            incident.started_at = min(now, incident.closed_at) if incident.closed_at else now
+        return
     if status == Status.MONITORING and incident.monitoring_at is None:
         incident.monitoring_at = now
     taken = bool(incident.point) or status in (Status.IDENTIFIED, Status.MONITORING, Status.RESOLVED)
@@ -430,6 +591,7 @@ def incident_validate(incident: Incident, *, message: str = "", now: datetime | 
         )
     if "\n" in incident.title:
         errors.setdefault("title", []).append("The title must be a single line.")
+    _validate_kind(incident, errors)
     if incident.reported_at and incident.reported_at > now + FUTURE_TOLERANCE:
         errors.setdefault("reported_at", []).append("The report time cannot be in the future.")
     if incident.closed_at and incident.reported_at and incident.closed_at < incident.reported_at:
@@ -458,6 +620,28 @@ def incident_validate(incident: Incident, *, message: str = "", now: datetime | 
         )
     if errors:
         raise ValidationError(errors)
+
+
+def _validate_kind(incident: Incident, errors: dict[str, list[str]]) -> None:
+    """An incident has an incident status; a maintenance a maintenance status and a window (SPEC §8)."""
+    if incident.kind == Kind.MAINTENANCE:
+        if incident.status not in MAINTENANCE_STATUSES:
+            errors.setdefault("status", []).append(
+                f"A maintenance is one of: {', '.join(MAINTENANCE_STATUSES)} (not “{incident.status}”)."
+            )
+        if incident.scheduled_for is None:
+            errors.setdefault("scheduled_for", []).append("A maintenance needs a start time.")
+        if incident.scheduled_until is None:
+            errors.setdefault("scheduled_until", []).append("A maintenance needs an end time.")
+        elif incident.scheduled_for and incident.scheduled_until <= incident.scheduled_for:
+            errors.setdefault("scheduled_until", []).append("The maintenance must end after it starts.")
+        return
+    if incident.status not in INCIDENT_STATUSES:
+        errors.setdefault("status", []).append(
+            f"An incident is one of: {', '.join(INCIDENT_STATUSES)} (not “{incident.status}”)."
+        )
+    if incident.scheduled_for or incident.scheduled_until:
+        errors.setdefault("scheduled_for", []).append("Only a maintenance has a scheduled window.")
 
 
 def _component_ids(components: Iterable[Component | int]) -> list[int]:

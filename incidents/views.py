@@ -50,8 +50,10 @@ def status_index(request: HttpRequest) -> HttpResponse:
             "components"
         )[:RECENTLY_RESOLVED_LIMIT]
     )
+    maintenances_active, maintenances_upcoming = selectors.maintenances_public_current()
     indicator = selectors.indicator_for(
-        impacts=[i.impact for i in unresolved], component_statuses=[c.derived_status for c in components]
+        impacts=[i.impact for i in unresolved] + [m.impact for m in maintenances_active],
+        component_statuses=[c.derived_status for c in components],
     )
     strips = selectors.uptime_days()
     groups: list[dict] = []
@@ -75,6 +77,8 @@ def status_index(request: HttpRequest) -> HttpResponse:
         groups=groups,
         unresolved=unresolved,
         resolved=resolved,
+        maintenances_active=maintenances_active,
+        maintenances_upcoming=maintenances_upcoming,
         names=selectors.display_names(unresolved),
         uptime_days=selectors.UPTIME_DAYS,
     )

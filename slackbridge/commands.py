@@ -23,7 +23,9 @@ from incidents import selectors, services
 from incidents.models import Incident, Person, Severity, Source, Status, Visibility
 from slackbridge import forms, grammar
 from slackbridge.blocks import modals
+from slackbridge.blocks.messages import slack_window
 from slackbridge.grammar import Action, GrammarError, UpdateIntent
+from slackbridge.maintenance_grammar import MaintenanceTextError, parse_maintenance
 from slackbridge.request import DATABASE_UNAVAILABLE, SlashCommand, team_allowed
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,13 @@ STATUS_HINTS = {
     "done": Status.RESOLVED.value,
     "reopen": Status.INVESTIGATING.value,
     "monitor": Status.MONITORING.value,
+}
+# `/update-incident DCL-N <word>` for a maintenance, each word alone (SPEC §8).
+MAINTENANCE_WORDS = {
+    "start": Status.IN_PROGRESS,
+    "verify": Status.VERIFYING,
+    "complete": Status.COMPLETED,
+    "cancel": Status.CANCELLED,
 }
 
 
@@ -135,12 +144,23 @@ def _set_severity(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -
     return _updated(incident, cmd)
 
 
+def _state(incident: Incident) -> str:
+    """`*status*, sev-N`; a maintenance has no severity to speak of (SPEC §8)."""
+    if incident.is_maintenance:
+        return f"*{incident.status}*"
+    return f"*{incident.status}*, {incident.severity}"
+
+
 def _updated(incident: Incident, cmd: SlashCommand) -> str:
     link = modals.incident_link(incident, cmd.base_url)
-    return (
-        f":white_check_mark: Updated {link}: now *{incident.status}*, {incident.severity} ({_entry(incident)}). "
-        f"{_seen_by(incident)}"
+    return f":white_check_mark: Updated {link}: now {_state(incident)} ({_entry(incident)}). {_seen_by(incident)}"
+
+
+def _move_maintenance(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
+    incident = services.maintenance_transition(
+        incident_id=incident.pk, status=MAINTENANCE_WORDS[intent.value], message=intent.message, **_author(cmd)
     )
+    return _updated(incident, cmd)
 
 
 def _set_rca(intent: UpdateIntent, cmd: SlashCommand, incident: Incident) -> str:
@@ -246,6 +266,15 @@ UPDATE_ACTIONS: tuple[Action, ...] = (
         help="change the severity (sev-1 worst … sev-5)",
     ),
     Action(
+        name="maintenance",
+        words=tuple(MAINTENANCE_WORDS),
+        parse=grammar.parse_word,
+        run=_move_maintenance,
+        usage="start|verify|complete|cancel",
+        help="(alone) move a maintenance on; followed by more words it is a message",
+        alone=True,
+    ),
+    Action(
         name="affects",
         words=("affects",),
         parse=grammar.parse_affects,
@@ -339,8 +368,43 @@ def run_update(cmd: SlashCommand) -> Reply:
     if intent.action not in OUTSIDE_TIMELINE and forms.latest_entry_number(incident.pk) == before:
         incident.refresh_from_db()
         link = modals.incident_link(incident, cmd.base_url)
-        return modals.ephemeral(f"Nothing changed: {link} is already {incident.status}, {incident.severity}.")
+        return modals.ephemeral(f"Nothing changed: {link} is already {_state(incident)}.")
     return modals.ephemeral(reply)
+
+
+# -- /maintenance --------------------------------------------------------------------------------------------
+def run_maintenance(cmd: SlashCommand) -> Reply:
+    """`/maintenance`: the form, or one line `[internal:] <start> <duration|end> <title> [+slug …]` (SPEC §8)."""
+    text = cmd.text.strip()
+    if not text:
+        return open_modal(cmd, forms.maintenance_modal, fallback=MAINTENANCE)
+    if text.lower() == "help":
+        return help_reply(MAINTENANCE)
+    try:
+        intent = parse_maintenance(text, tz=timezone.get_default_timezone(), today=timezone.localdate())
+    except MaintenanceTextError as exc:
+        raise GrammarError(modals.escape(str(exc))) from exc
+    component_ids = _component_ids(intent.component_slugs)
+    try:
+        maintenance = services.maintenance_schedule(
+            title=intent.title,
+            scheduled_for=intent.scheduled_for,
+            scheduled_until=intent.scheduled_until,
+            components=component_ids,
+            visibility=Visibility.INTERNAL if intent.internal else Visibility.PUBLIC,
+            **_author(cmd),
+        )
+    except ValidationError as exc:
+        raise GrammarError(validation_text(exc)) from exc
+    link = modals.incident_link(maintenance, cmd.base_url)
+    seen = "internal: staff only, never on the status page" if intent.internal else "public"
+    names = _names(component_ids) if component_ids else "no components set"
+    return modals.ephemeral(
+        f":calendar: Scheduled {link} for {slack_window(maintenance.scheduled_for, maintenance.scheduled_until)} — "
+        f"{seen}; {names}. Crashbot starts and completes it on time, with a reminder in its thread "
+        f"{settings.MAINTENANCE_REMINDER_MINUTES} min before.\n"
+        f"Move it by hand with `{settings.SLACK_UPDATE_COMMAND} {maintenance.key} start|verify|complete|cancel`."
+    )
 
 
 # -- /incidents ----------------------------------------------------------------------------------------------
@@ -420,7 +484,21 @@ LIST = Command(
     run=run_list,
     hint="[all|rca]",
 )
-COMMANDS = (CREATE, UPDATE, LIST)
+MAINTENANCE = Command(
+    name=lambda: settings.SLACK_MAINTENANCE_COMMAND,
+    summary="Schedule maintenance",
+    forms=(
+        ("", "open the form (title, description, start, end or duration, components, automation, internal)"),
+        (
+            "[internal:] <start> <duration|end> <title> [+slug …]",
+            "schedule at once; times in the server's zone or ISO 8601 with an offset",
+        ),
+        ("help", "show this help"),
+    ),
+    run=run_maintenance,
+    hint="2026-12-05 14:00 2h Catalyst upgrade +catalyst | help (no text: the form)",
+)
+COMMANDS = (CREATE, UPDATE, LIST, MAINTENANCE)
 
 
 def grammar_text(*commands: Command) -> str:

@@ -21,6 +21,10 @@ def create_modal() -> dict:
     return modals.create_modal(components=list(selectors.components_ordered()), now=timezone.now())
 
 
+def maintenance_modal() -> dict:
+    return modals.maintenance_modal(components=list(selectors.components_ordered()), now=timezone.now())
+
+
 def picker_modal() -> dict:
     return modals.update_picker_modal(
         open_incidents=list(selectors.incidents_open()[: modals.OPTIONS_MAX]),

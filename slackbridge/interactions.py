@@ -22,13 +22,18 @@ from slackbridge import channels, client, forms, probe_alerts, reminders
 from slackbridge.blocks import modals
 from slackbridge.blocks.messages import (
     ACTION_ACKNOWLEDGE,
+    ACTION_MAINTENANCE_CANCEL,
+    ACTION_MAINTENANCE_COMPLETE,
+    ACTION_MAINTENANCE_START,
     ACTION_OPEN_CHANNEL,
     ACTION_POSTMORTEM,
     ACTION_RESOLVE,
     ACTION_UPDATE,
+    slack_window,
 )
 from slackbridge.blocks.monitoring import ACTION_PROBE_OPEN_INCIDENT
 from slackbridge.blocks.reminders import ACTION_ASSIGN_POINT, ACTION_SNOOZE, ASSIGN_BLOCK_PREFIX
+from slackbridge.maintenance_grammar import parse_duration
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
 logger = logging.getLogger(__name__)
@@ -141,7 +146,12 @@ def _incident_id(view: dict) -> int:
 
 def _done(incident: Incident, verb: str, base_url: str) -> dict:
     link = modals.incident_link(incident, base_url)
-    text = f":white_check_mark: {verb} {link}\n*{incident.get_status_display()}* · {incident.severity}"
+    what = (
+        f"window {slack_window(incident.scheduled_for, incident.scheduled_until)}"
+        if incident.is_maintenance
+        else (incident.severity)
+    )
+    text = f":white_check_mark: {verb} {link}\n*{incident.get_status_display()}* · {what}"
     return {"response_action": "update", "view": modals.done_modal(title=f"{incident.key} {verb.lower()}", text=text)}
 
 
@@ -161,6 +171,39 @@ def submit_create(interaction: Interaction) -> Reply:
         kwargs["reported_at"] = v["reported_at"]
     incident = services.incident_create(author=interaction.user_id, source=Source.SLACK, **kwargs)
     return _done(incident, "Created", interaction.base_url)
+
+
+def submit_maintenance(interaction: Interaction) -> Reply:
+    """The `/maintenance` form: a window from start + end, or start + duration (SPEC §8)."""
+    v = view_values(interaction.view)
+    start = v.get("scheduled_for")
+    if not isinstance(start, datetime):
+        raise _field_error("scheduled_for", "Choose when it starts.")
+    end = v.get("scheduled_until")
+    duration_text = v.get("duration") or ""
+    if duration_text:
+        duration = parse_duration(duration_text)
+        if duration is None:
+            raise _field_error("duration", "Write a duration like 90m, 2h or 1h30m.")
+        if isinstance(end, datetime) and end != start + duration:
+            raise _field_error("duration", "Give an end time or a duration, not both.")
+        end = start + duration
+    if not isinstance(end, datetime):
+        raise _field_error("scheduled_until", "Choose when it ends, or give a duration.")
+    automation = v.get("automation") or []
+    incident = services.maintenance_schedule(
+        title=v.get("title") or "",
+        description=v.get("description") or "",
+        scheduled_for=start,
+        scheduled_until=end,
+        components=_component_ids(v.get("components") or []),
+        auto_start=modals.AUTO_START in automation,
+        auto_complete=modals.AUTO_COMPLETE in automation,
+        visibility=Visibility.INTERNAL if modals.INTERNAL in (v.get("visibility") or []) else Visibility.PUBLIC,
+        author=interaction.user_id,
+        source=Source.SLACK,
+    )
+    return _done(incident, "Scheduled", interaction.base_url)
 
 
 def _submitted_incident(view: dict) -> Incident:
@@ -195,6 +238,9 @@ def submit_update(interaction: Interaction) -> Reply:
         kwargs["message_visibility"] = Visibility.INTERNAL
     if _changed_time(v.get("reported_at"), incident.reported_at):
         kwargs["reported_at"] = v["reported_at"]
+    for field in ("scheduled_for", "scheduled_until"):  # a maintenance's window
+        if _changed_time(v.get(field), getattr(incident, field)):
+            kwargs[field] = v[field]
     if kwargs.get("status", incident.status) == Status.RESOLVED and _changed_time(
         v.get("closed_at"), incident.closed_at
     ):
@@ -224,6 +270,7 @@ def submit_resolve(interaction: Interaction) -> Reply:
 
 VIEW_SUBMISSIONS: dict[str, Callable[[Interaction], Reply]] = {
     modals.CREATE_CALLBACK: submit_create,
+    modals.MAINTENANCE_CALLBACK: submit_maintenance,
     modals.UPDATE_CALLBACK: submit_update,
     modals.RESOLVE_CALLBACK: submit_resolve,
 }
@@ -318,7 +365,32 @@ def on_postmortem(interaction: Interaction, action: dict) -> None:
         tasks.upload_postmortem.enqueue(incident_id=incident.pk, user_id=interaction.user_id)
 
 
+# Button → (the move, the statuses it applies to). A click on a stale headline (someone moved it
+# meanwhile) changes nothing: the move is conditional, checked under the row lock.
+MAINTENANCE_BUTTONS = {
+    ACTION_MAINTENANCE_START: (Status.IN_PROGRESS, (Status.SCHEDULED,)),
+    ACTION_MAINTENANCE_COMPLETE: (Status.COMPLETED, (Status.IN_PROGRESS, Status.VERIFYING)),
+    ACTION_MAINTENANCE_CANCEL: (Status.CANCELLED, (Status.SCHEDULED, Status.IN_PROGRESS)),
+}
+
+
+def on_maintenance_button(interaction: Interaction, action: dict) -> None:
+    incident = _action_incident(action)
+    if incident is None or not incident.is_maintenance:
+        logger.info("Maintenance button clicked for %r, which is no maintenance", action.get("value"))
+        return
+    status, only_from = MAINTENANCE_BUTTONS[_text(action.get("action_id"))]
+    moved = services.maintenance_transition(
+        incident_id=incident.pk, status=status, only_from=only_from, author=interaction.user_id, source=Source.SLACK
+    )
+    if moved is None:
+        logger.info(
+            "%s: %s clicked while it is %s; nothing changed", incident.key, action.get("action_id"), incident.status
+        )
+
+
 BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {
+    **dict.fromkeys(MAINTENANCE_BUTTONS, on_maintenance_button),
     ACTION_ACKNOWLEDGE: on_acknowledge,
     ACTION_UPDATE: on_update_button,
     ACTION_RESOLVE: on_resolve_button,

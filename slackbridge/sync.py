@@ -208,6 +208,7 @@ def _post_claimed(row: SlackMessage, **message) -> str:
 # --- the channel topic ----------------------------------------------------------------------------------------
 def build_topic(*, limit: int = TOPIC_MAX) -> str:
     items = [TopicItem(i.severity, i.key, i.title) for i in selectors.incidents_open()]
+    items += [TopicItem(m.severity, m.key, m.title, maintenance=True) for m in selectors.maintenances_active()]
     return channel_topic(items, limit=limit)
 
 

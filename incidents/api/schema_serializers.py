@@ -79,8 +79,14 @@ class IncidentSerializer(serializers.Serializer):
     components = ComponentSerializer(many=True)
 
 
+class MaintenanceUpdateSerializer(IncidentUpdateSerializer):
+    status = serializers.ChoiceField(choices=statuspage.MAINTENANCE_STATUSES)
+
+
 class ScheduledMaintenanceSerializer(IncidentSerializer):
     status = serializers.ChoiceField(choices=statuspage.MAINTENANCE_STATUSES)
+    impact = serializers.ChoiceField(choices=["maintenance"])
+    incident_updates = MaintenanceUpdateSerializer(many=True)
     scheduled_for = serializers.DateTimeField()
     scheduled_until = serializers.DateTimeField()
 

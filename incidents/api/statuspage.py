@@ -27,7 +27,7 @@ INCIDENT_STATUS = {
 INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
 INCIDENT_IMPACTS = ("none", "minor", "major", "critical", "maintenance")
 INDICATORS = INCIDENT_IMPACTS
-MAINTENANCE_STATUSES = ("scheduled", "in_progress", "verifying", "completed")
+MAINTENANCE_STATUSES = ("scheduled", "in_progress", "verifying", "completed")  # no `cancelled`: those leave v2
 COMPONENT_STATUSES = tuple(ComponentStatus.values)
 
 
@@ -52,9 +52,10 @@ def page(*, base_url: str, updated_at: datetime | None) -> dict:
     }
 
 
-def status(*, incidents: Iterable[Incident], components: Iterable[Component]) -> dict:
+def status(*, incidents: Iterable[Incident], components: Iterable[Component], maintenance_active: bool = False) -> dict:
+    """The page indicator; `maintenance` while only maintenance is active (also one without components)."""
     indicator = selectors.indicator_for(
-        impacts=[i.impact for i in incidents if i.is_open],
+        impacts=[i.impact for i in incidents if i.is_open] + (["maintenance"] if maintenance_active else []),
         component_statuses=[c.derived_status for c in components],
     )
     return {"indicator": indicator, "description": selectors.INDICATOR_DESCRIPTION[indicator]}
@@ -132,6 +133,8 @@ def components(items: list[Component]) -> list[dict]:
 
 
 def incident_status(incident: Incident) -> str:
+    if incident.is_maintenance:
+        return incident.status
     if incident.status == Status.RESOLVED and incident.rca_link:
         return "postmortem"
     return INCIDENT_STATUS[Status(incident.status)]
@@ -173,3 +176,14 @@ def incident(item: Incident, *, url: str, component_status: dict[int, str]) -> d
         ],
         "components": [component(c, status_value=component_status.get(c.pk)) for c in item.components.all()],
     }
+
+
+def scheduled_maintenance(item: Incident, *, url: str, component_status: dict[int, str]) -> dict:
+    """One maintenance as Statuspage shows it: an incident object with impact `maintenance`, its
+    window (`scheduled_for`, `scheduled_until`) and maintenance statuses; `started_at` is when it
+    actually started, or its scheduled start until then."""
+    body = incident(item, url=url, component_status=component_status)
+    body["started_at"] = iso(item.started_at or item.scheduled_for)
+    body["scheduled_for"] = iso(item.scheduled_for)
+    body["scheduled_until"] = iso(item.scheduled_until)
+    return body

@@ -39,6 +39,14 @@ class StatuspageView(APIView):
             statuspage.incident(i, url=base + i.get_absolute_url(), component_status=status_by_id) for i in incidents
         ]
 
+    def maintenances(self, request: Request, maintenances, components) -> list[dict]:
+        status_by_id = {c.pk: c.derived_status for c in components}
+        base = self.base_url(request)
+        return [
+            statuspage.scheduled_maintenance(m, url=base + m.get_absolute_url(), component_status=status_by_id)
+            for m in maintenances
+        ]
+
 
 def _start_of_today() -> datetime:
     """Fallback `updated_at` of an empty page: stable for the day, like the ETag."""
@@ -52,13 +60,18 @@ class SummaryView(StatuspageView):
     def get(self, request: Request) -> Response:
         components = uptime.attach_uptime(selectors.components_with_status())
         unresolved = selectors.incidents_public_unresolved()
+        # Statuspage's summary lists the maintenances in progress and the upcoming ones.
+        active, upcoming = selectors.maintenances_public_current()
+        maintenances = active + upcoming
         return Response(
             {
                 "page": self.page(request),
                 "components": statuspage.components(components),
                 "incidents": self.incidents(request, unresolved, components),
-                "scheduled_maintenances": [],
-                "status": statuspage.status(incidents=unresolved, components=components),
+                "scheduled_maintenances": self.maintenances(request, maintenances, components),
+                "status": statuspage.status(
+                    incidents=unresolved, components=components, maintenance_active=bool(active)
+                ),
             }
         )
 
@@ -70,10 +83,13 @@ class StatusView(StatuspageView):
     def get(self, request: Request) -> Response:
         components = selectors.components_with_status()
         unresolved = list(selectors.incidents_open(include_internal=False))
+        maintenance_active = selectors.maintenances_active(include_internal=False).exists()
         return Response(
             {
                 "page": self.page(request),
-                "status": statuspage.status(incidents=unresolved, components=components),
+                "status": statuspage.status(
+                    incidents=unresolved, components=components, maintenance_active=maintenance_active
+                ),
             }
         )
 
@@ -106,20 +122,29 @@ class UnresolvedIncidentsView(StatuspageView):
 
 
 class ScheduledMaintenancesView(StatuspageView):
-    """Crashbot has no scheduled maintenances yet: always an empty list, in Statuspage's shape.
+    """The 50 latest public maintenances (upcoming, in progress, completed), latest window first.
 
-    Planned maintenance is shown through a component's `status_override`
-    (`under_maintenance`) instead.
+    Cancelled maintenances are left out: Statuspage has no such status (SPEC §8).
     """
+
+    def list_maintenances(self) -> list:
+        return selectors.maintenances_public_recent()
 
     @extend_schema(
         responses=docs.ScheduledMaintenancesResponseSerializer, operation_id="statuspage_scheduled_maintenances"
     )
     def get(self, request: Request) -> Response:
-        return Response({"page": self.page(request), "scheduled_maintenances": []})
+        components = selectors.components_with_status()
+        maintenances = self.maintenances(request, self.list_maintenances(), components)
+        return Response({"page": self.page(request), "scheduled_maintenances": maintenances})
 
 
 class UpcomingMaintenancesView(ScheduledMaintenancesView):
+    """Maintenances still to start (`scheduled`), soonest first."""
+
+    def list_maintenances(self) -> list:
+        return selectors.maintenances_public_upcoming()
+
     @extend_schema(
         responses=docs.ScheduledMaintenancesResponseSerializer, operation_id="statuspage_maintenances_upcoming"
     )
@@ -128,6 +153,11 @@ class UpcomingMaintenancesView(ScheduledMaintenancesView):
 
 
 class ActiveMaintenancesView(ScheduledMaintenancesView):
+    """Maintenances in progress or being verified."""
+
+    def list_maintenances(self) -> list:
+        return selectors.maintenances_public_active()
+
     @extend_schema(
         responses=docs.ScheduledMaintenancesResponseSerializer, operation_id="statuspage_maintenances_active"
     )

@@ -9,7 +9,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from incidents import selectors
 from incidents.markup import render_markdown
-from incidents.models import ComponentStatus, Incident
+from incidents.models import ComponentStatus, Incident, Status
 
 register = template.Library()
 
@@ -20,7 +20,13 @@ COMPONENT_STATUS_LABEL = {
     ComponentStatus.MAJOR_OUTAGE: "Major outage",
     ComponentStatus.UNDER_MAINTENANCE: "Under maintenance",
 }
-IMPACT_LABEL = {"none": "No impact", "minor": "Minor", "major": "Major", "critical": "Critical"}
+IMPACT_LABEL = {
+    "none": "No impact",
+    "minor": "Minor",
+    "major": "Major",
+    "critical": "Critical",
+    "maintenance": "Maintenance",
+}
 
 
 @register.filter
@@ -36,6 +42,12 @@ def component_status_label(status: str) -> str:
 @register.filter
 def impact_label(impact: str) -> str:
     return IMPACT_LABEL.get(impact, impact)
+
+
+@register.filter
+def status_label(status: str) -> str:
+    """`in_progress` → "In progress" (any stored status; unknown text as it is)."""
+    return Status(status).label if status in Status.values else status
 
 
 @register.filter

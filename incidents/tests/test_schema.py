@@ -1,10 +1,13 @@
 """OpenAPI schema of the public API (/api/schema/), and schemathesis checking real responses against it."""
 
+from datetime import timedelta
+
 import pytest
 import schemathesis
 import yaml
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 
 from crashbot.wsgi import application
@@ -51,6 +54,23 @@ def populated(db):
     services.incident_resolve(
         incident_id=closed.pk, author="U0X", source=Source.SLACK, rca_link="https://example.com/rca"
     )
+    # Maintenances: one upcoming, one in progress with an update, one completed (SPEC §8).
+    now = timezone.now()
+    window = {"author": "U0OPS", "source": Source.SLACK, "components": [catalyst]}
+    services.maintenance_schedule(
+        title="Upcoming upgrade",
+        scheduled_for=now + timedelta(days=1),
+        scheduled_until=now + timedelta(days=1, hours=2),
+        **window,
+    )
+    for title, final in (("Running upgrade", Status.VERIFYING), ("Done upgrade", Status.COMPLETED)):
+        running = services.maintenance_schedule(
+            title=title, scheduled_for=now, scheduled_until=now + timedelta(hours=2), **window
+        )
+        for status in (Status.IN_PROGRESS, final):
+            services.maintenance_transition(
+                incident_id=running.pk, status=status, author="U0OPS", source=Source.SLACK, message=f"Now {status}"
+            )
     yield
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)

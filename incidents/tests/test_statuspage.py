@@ -62,7 +62,18 @@ def populated():
     make_incident("Secret thing", severity=Severity.SEV1, components=[web], visibility=Visibility.INTERNAL)
     invalid = make_incident("False alarm", severity=Severity.SEV1, components=[web])
     services.incident_mark_invalid(incident_id=invalid.pk, author="U0X", source=Source.SLACK)
-    return {"major": major, "minor": minor, "closed": closed}
+    window = {"author": "U0OPS", "source": Source.SLACK, "components": [chat]}
+    upcoming = services.maintenance_schedule(
+        title="Chat upgrade",
+        scheduled_for=now + timedelta(days=1),
+        scheduled_until=now + timedelta(days=1, hours=1),
+        **window,
+    )
+    active = services.maintenance_schedule(
+        title="Chat move", scheduled_for=now, scheduled_until=now + timedelta(hours=1), **window
+    )
+    services.maintenance_transition(incident_id=active.pk, status=Status.IN_PROGRESS, author="U0OPS", source="slack")
+    return {"major": major, "minor": minor, "closed": closed, "upcoming": upcoming, "active": active}
 
 
 @pytest.mark.parametrize(("path", "definition"), ENDPOINTS.items())

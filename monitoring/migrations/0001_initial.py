@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("incidents", "0003_i16_monitoring"),
+        ("incidents", "0003_round2"),
     ]
 
     operations = [

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from incidents.models import Incident, IncidentUpdate, Severity, Status, Visibility
+from incidents.models import Incident, IncidentUpdate, Severity, Source, Status, Visibility
 
 TOPIC_MAX = 250  # Slack's limit for conversations.setTopic
 ALL_CLEAR_TOPIC = ":white_check_mark: All systems operational"
@@ -33,13 +33,23 @@ STATUS_EMOJI = {
     Status.MONITORING: ":eyes:",
     Status.RESOLVED: ":white_check_mark:",
     Status.INVALID: ":no_entry_sign:",
+    Status.SCHEDULED: ":calendar:",
+    Status.IN_PROGRESS: ":wrench:",
+    Status.VERIFYING: ":eyes:",
+    Status.COMPLETED: ":white_check_mark:",
+    Status.CANCELLED: ":heavy_multiplication_x:",
 }
+MAINTENANCE_EMOJI = ":wrench:"
 # Action ids handled by the inbound side (slackbridge/interactions.py); value = incident id.
 ACTION_ACKNOWLEDGE = "incident_acknowledge"
 ACTION_UPDATE = "incident_update"
 ACTION_RESOLVE = "incident_resolve"
 ACTION_OPEN_CHANNEL = "incident_open_channel"
 ACTION_POSTMORTEM = "incident_postmortem"
+# A maintenance's buttons: the move each makes (SPEC §8).
+ACTION_MAINTENANCE_START = "maintenance_start"
+ACTION_MAINTENANCE_COMPLETE = "maintenance_complete"
+ACTION_MAINTENANCE_CANCEL = "maintenance_cancel"
 
 
 def escape(text: str) -> str:
@@ -104,6 +114,76 @@ def status_text(status: str) -> str:
     return f"{STATUS_EMOJI[st]} {st.label}"
 
 
+def slack_window(start: datetime, end: datetime) -> str:
+    """A maintenance window in each reader's own time zone (`<!date^…>`), UTC as the fallback text."""
+    same_day = start.date() == end.date()
+    until = f"<!date^{int(end.timestamp())}^{{time}}|{end.strftime('%H:%M UTC')}>" if same_day else slack_date(end)
+    return f"{slack_date(start)} – {until} ({format_duration(end - start)})"
+
+
+def maintenance_headline(incident: Incident, *, components: Sequence[str]) -> dict:
+    """A maintenance's message in the channel: its window, status and components; no severity (SPEC §8)."""
+    key = incident.key
+    header = f"{key} {incident.title}"
+    if len(header) > HEADER_MAX:
+        header = header[: HEADER_MAX - 1] + ELLIPSIS
+    fields = [
+        f"*Scheduled maintenance*\n{slack_window(incident.scheduled_for, incident.scheduled_until)}",
+        f"*Status*\n{status_text(incident.status)}",
+        f"*Components*\n{', '.join(escape(c) for c in components) or 'None'}",
+        f"*Worker*\n{'starts it' if incident.auto_start else 'does not start it'}, "
+        f"{'completes it' if incident.auto_complete else 'does not complete it'}",
+    ]
+    if incident.started_at:
+        fields.append(f"*Started*\n{slack_date(incident.started_at)}")
+    if incident.status == Status.COMPLETED and incident.closed_at:
+        fields.append(f"*Completed*\n{slack_date(incident.closed_at)}")
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{header}", "emoji": True}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    context = [f"{MAINTENANCE_EMOJI} Maintenance", f"Update #{incident.update_number}"]
+    if incident.visibility == Visibility.INTERNAL:
+        context.insert(0, ":lock: Internal, not on the status page")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+    blocks.append(
+        {"type": "actions", "block_id": f"incident_actions:{incident.pk}", "elements": maintenance_buttons(incident)}
+    )
+    text = f"{key} [maintenance] {escape(incident.title)} — {Status(incident.status).label}"
+    return {"text": text, "blocks": blocks}
+
+
+def maintenance_buttons(incident: Incident) -> list[dict]:
+    """Start (scheduled), Complete (active), Update, Cancel (asks to confirm); only Update once it is over."""
+    value = str(incident.pk)
+
+    def button(label: str, action_id: str, style: str = "", confirm: dict | None = None) -> dict:
+        b = {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id, "value": value}
+        if style:
+            b["style"] = style
+        if confirm:
+            b["confirm"] = confirm
+        return b
+
+    cancel = button(
+        "Cancel",
+        ACTION_MAINTENANCE_CANCEL,
+        "danger",
+        confirm={
+            "title": {"type": "plain_text", "text": "Cancel this maintenance?"},
+            "text": {"type": "plain_text", "text": "It leaves the status page; subscribers are told."},
+            "confirm": {"type": "plain_text", "text": "Cancel it"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+        },
+    )
+    update = button("Update", ACTION_UPDATE)
+    if incident.status == Status.SCHEDULED:
+        return [button("Start now", ACTION_MAINTENANCE_START, "primary"), update, cancel]
+    if incident.status in (Status.IN_PROGRESS, Status.VERIFYING):
+        return [button("Complete", ACTION_MAINTENANCE_COMPLETE, "primary"), update]
+    return [update]
+
+
 def headline(incident: Incident, *, components: Sequence[str], channel: tuple[str, str] | None = None) -> dict:
     """The incident's message in the channel: ``{"text": fallback, "blocks": [...]}``.
 
@@ -112,6 +192,8 @@ def headline(incident: Incident, *, components: Sequence[str], channel: tuple[st
     ``channel`` is the incident's own live channel as (channel id, name), id empty while it is
     being opened; without one, an open incident offers "Open channel".
     """
+    if incident.is_maintenance:
+        return maintenance_headline(incident, components=components)
     key = incident.key
     header = f"{key} {incident.title}"
     if len(header) > HEADER_MAX:
@@ -177,7 +259,9 @@ def buttons(incident: Incident, *, has_channel: bool = True) -> list[dict]:
 def thread_reply(entry: IncidentUpdate) -> str:
     """A timeline entry as a reply in the headline's thread (internal notes marked as such)."""
     who = author_label(entry.author)
-    if entry.visibility == Visibility.INTERNAL:
+    if entry.source == Source.SYSTEM:
+        head = f":robot_face: *Crashbot* #{entry.number}" + (" · not public" if entry.visibility == "internal" else "")
+    elif entry.visibility == Visibility.INTERNAL:
         head = f":lock: *Internal note* #{entry.number} · {who}"
     else:
         head = f"*Update #{entry.number}* · {status_text(entry.status)} · {who}"
@@ -204,6 +288,7 @@ class TopicItem:
     severity: str
     key: str
     title: str
+    maintenance: bool = False  # an active maintenance: listed after every incident, with its own emoji
 
 
 def channel_topic(items: Iterable[TopicItem], *, limit: int = TOPIC_MAX) -> str:
@@ -214,10 +299,14 @@ def channel_topic(items: Iterable[TopicItem], *, limit: int = TOPIC_MAX) -> str:
     what is left is split evenly among the longer ones, each cut with "…". If even the keys
     don't fit, the least severe incidents are summed up in a last "+N more" line.
     """
-    ordered = sorted(items, key=lambda i: i.severity)  # stable: callers' order (oldest first) within a severity
+    # Stable: callers' order (oldest first) within a severity; active maintenance after the incidents.
+    ordered = sorted(items, key=lambda i: (i.maintenance, i.severity))
     if not ordered:
         return ALL_CLEAR_TOPIC
-    prefixes = [f"{SEVERITY_EMOJI[Severity(i.severity)]} {escape(i.key)} " for i in ordered]
+    prefixes = [
+        f"{MAINTENANCE_EMOJI if i.maintenance else SEVERITY_EMOJI[Severity(i.severity)]} {escape(i.key)} "
+        for i in ordered
+    ]
     titles = [escape(" ".join(i.title.split())) for i in ordered]
     for shown in range(len(ordered), -1, -1):
         more = len(ordered) - shown

@@ -7,12 +7,12 @@ block that shows the error.
 """
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 
-from incidents.models import Component, Incident, Severity, Status, Visibility
+from incidents.models import INCIDENT_STATUSES, MAINTENANCE_STATUSES, Component, Incident, Severity, Status, Visibility
 from slackbridge.blocks.messages import escape
 
 # Slack's documented limits for the objects built here.
@@ -23,6 +23,9 @@ PLAIN_TEXT_INPUT_MAX = 3000
 TITLE_MAX = Incident._meta.get_field("title").max_length
 
 CREATE_CALLBACK = "create_incident"
+MAINTENANCE_CALLBACK = "schedule_maintenance"
+AUTO_START = "auto_start"
+AUTO_COMPLETE = "auto_complete"
 UPDATE_PICK_CALLBACK = "update_incident_pick"
 UPDATE_CALLBACK = "update_incident"
 RESOLVE_CALLBACK = "resolve_incident"
@@ -143,8 +146,10 @@ def severity_options() -> list[dict]:
     return [option(f"{value} · {label}", value) for value, label in Severity.choices]
 
 
-def status_options() -> list[dict]:
-    return [option(label, value) for value, label in Status.choices]
+def status_options(incident: Incident | None = None) -> list[dict]:
+    """The statuses of the incident's kind (a maintenance has its own, SPEC §8)."""
+    statuses = MAINTENANCE_STATUSES if incident is not None and incident.is_maintenance else INCIDENT_STATUSES
+    return [option(Status(value).label, value) for value in statuses]
 
 
 def _components_block(components: Sequence[Component], selected: Iterable[int] = ()) -> list[dict]:
@@ -207,6 +212,34 @@ def create_modal(*, components: Sequence[Component], now: datetime) -> dict:
     return _modal(CREATE_CALLBACK, "Create incident", blocks, submit="Create")
 
 
+def maintenance_modal(*, components: Sequence[Component], now: datetime) -> dict:
+    """`/maintenance` with no text: title, description, window (end or duration), components, what the
+    worker does by itself, internal (SPEC §8). Block ids are the service's field names."""
+    start = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    worker = [option("Start it at the scheduled start", AUTO_START), option("Complete it at the end", AUTO_COMPLETE)]
+    blocks = [
+        _input("title", "Title", _text_input(max_length=TITLE_MAX, placeholder="Catalyst upgrade")),
+        _input(
+            "description",
+            "Description",
+            _text_input(multiline=True, placeholder="What will be done and what users will notice (Markdown)"),
+            optional=True,
+        ),
+        _input("scheduled_for", "Starts", _datetime(start)),
+        _input("scheduled_until", "Ends", _datetime(None), optional=True, hint="Or give a duration below."),
+        _input("duration", "Duration", _text_input(placeholder="90m, 2h, 1h30m"), optional=True),
+        *_components_block(components),
+        _input(
+            "automation",
+            "Crashbot",
+            {"type": "checkboxes", "options": worker, "initial_options": worker},
+            optional=True,
+        ),
+        _internal_block("visibility", "Internal only (never on the status page)", False),
+    ]
+    return _modal(MAINTENANCE_CALLBACK, "Schedule maintenance", blocks, submit="Schedule")
+
+
 def update_picker_modal(*, open_incidents: Sequence[Incident], closed_incidents: Sequence[Incident]) -> dict:
     """Step one of `/update-incident`: choose the incident; choosing swaps in the form (views.update)."""
     groups = []
@@ -245,7 +278,7 @@ def update_modal(*, incident: Incident, components: Sequence[Component], compone
     blocks = [
         {"type": "section", "text": mrkdwn(f"*{incident.key}* · {escape(incident.title)}")},
         _input("title", "Title", _text_input(incident.title, max_length=TITLE_MAX)),
-        _input("status", "Status", _select(status_options(), incident.status)),
+        _input("status", "Status", _select(status_options(incident), incident.status)),
         _input("severity", "Severity", _select(severity_options(), incident.severity)),
         _input(
             "message",
@@ -274,6 +307,14 @@ def update_modal(*, incident: Incident, components: Sequence[Component], compone
         ),
         _internal_block("visibility", "Internal only (never on the status page)", incident.visibility == INTERNAL),
     ]
+    if incident.is_maintenance:
+        # No severity, RCA or report/resolution times for a maintenance: its window instead (SPEC §8).
+        dropped = {"severity", "rca_link", "reported_at", "closed_at"}
+        blocks = [b for b in blocks if b.get("block_id") not in dropped]
+        blocks[-1:-1] = [
+            _input("scheduled_for", "Starts", _datetime(incident.scheduled_for)),
+            _input("scheduled_until", "Ends", _datetime(incident.scheduled_until)),
+        ]
     return _modal(UPDATE_CALLBACK, f"Update {incident.key}", blocks, submit="Save", metadata=str(incident.pk))
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0003_i16_monitoring'),
+        ('incidents', '0003_round2'),
         ('slackbridge', '0001_initial'),
     ]
 

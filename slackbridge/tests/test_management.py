@@ -23,7 +23,7 @@ def run(*args, **kwargs) -> str:
 def test_manifest_is_yaml_naming_both_urls_and_every_command():
     manifest = yaml.safe_load(run("slack_manifest", url="https://crashbot.example.com/"))
     commands = manifest["features"]["slash_commands"]
-    assert [c["command"] for c in commands] == ["/create-incident", "/update-incident", "/incidents"]
+    assert [c["command"] for c in commands] == ["/create-incident", "/update-incident", "/incidents", "/maintenance"]
     assert {c["url"] for c in commands} == {"https://crashbot.example.com/slack/commands"}
     assert all(c["description"] and len(c["usage_hint"]) <= 100 for c in commands)
     assert manifest["settings"]["interactivity"] == {
