@@ -250,3 +250,16 @@ def test_the_reconciler_is_a_recurring_job():
     [job] = [j for j in JOBS if j.name == "subscriptions.run_due"]
     assert import_string(job.func) is tasks.run_due_now
     assert tasks.run_due_now()["batches"] == 0
+
+
+def test_pending_count_for_metrics(receiver, smtp):
+    from subscriptions import selectors
+
+    receiver.replies = [(503, {})]
+    make_subscriber(receiver.url(), kind=Kind.WEBHOOK)
+    make_incident("Catalyst down")
+    assert selectors.deliveries_pending_count() == 0
+    run_worker()
+    assert selectors.deliveries_pending_count() == 1
+    drain()
+    assert selectors.deliveries_pending_count() == 0
