@@ -48,12 +48,9 @@ def test_5xx_and_429_are_retried_honouring_retry_after(receiver, smtp):
     receiver.replies = [(503, {}), (429, {"Retry-After": "1"})]
     make_subscriber(receiver.url(), kind=Kind.WEBHOOK)
     make_incident("Catalyst down")
-    run_worker()
-    [row] = Delivery.objects.all()
-    assert row.last_status == "503"
     drain()
     assert [r.path for r in receiver.requests] == ["/hook"] * 3
-    row.refresh_from_db()
+    [row] = Delivery.objects.all()
     assert row.state == DeliveryState.DELIVERED
     assert row.attempts == 3
     assert row.delivered_at - row.created_at >= timedelta(seconds=1)  # waited out Retry-After
