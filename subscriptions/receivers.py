@@ -13,8 +13,12 @@ logger = logging.getLogger(__name__)
 
 def on_incident_changed(sender, *, incident_id: int, **kwargs) -> None:
     from subscriptions import tasks  # tasks need the app registry and the task backend loaded
+    from subscriptions.models import Subscriber
 
     try:
+        # Nobody to tell: no task at all (events only ever go to people confirmed before they happen).
+        if not Subscriber.objects.filter(confirmed=True, disabled=False).exists():
+            return
         tasks.enqueue_plan(incident_id)
     except DatabaseError:
         # The change itself is committed; a later change (or the reconciler) catches up.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from subscriptions.models import Event, Subscriber
+from subscriptions.models import Delivery, DeliveryState, Event, Subscriber
 
 
 def subscriber_by_token(token: str) -> Subscriber | None:
@@ -34,3 +34,8 @@ def recipient_ids(event: Event):
 def events_to_fan_out(*, now) -> QuerySet[Event]:
     """Events whose fan-out never finished (a worker killed mid-way), once their lease ran out."""
     return Event.objects.filter(fanned_out_at__isnull=True).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+
+
+def deliveries_pending_count() -> int:
+    """Notifications not yet delivered nor given up (`crashbot_notifications_pending`, SPEC §11)."""
+    return Delivery.objects.filter(state=DeliveryState.PENDING).count()
