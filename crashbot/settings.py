@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "incidents",
     "slackbridge",
     "monitoring",
+    "subscriptions",
 ]
 
 MIDDLEWARE = [
@@ -195,6 +196,31 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 STATUS_PAGE_NAME = env.str("STATUS_PAGE_NAME", default="Decentraland")
 # How often the status page re-fetches itself (conditional request; 30–60 s is kind to the server).
 STATUS_PAGE_REFRESH_SECONDS = env.int("STATUS_PAGE_REFRESH_SECONDS", default=30)
+
+# Subscriptions (SPEC §7, docs/SUBSCRIPTIONS.md). Mail goes through Django's SMTP backend configured
+# by EMAIL_URL (smtp://host:25, smtp+tls://user:pass@host:587, …); console backend by default with DEBUG.
+if "EMAIL_URL" in env:
+    globals().update(env.email_url("EMAIL_URL"))
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="status@localhost")
+# Allows http:// and loopback/private/link-local webhook and Slack URLs (tests, private networks only).
+SUBSCRIPTIONS_ALLOW_PRIVATE_URLS = env.bool("SUBSCRIPTIONS_ALLOW_PRIVATE_URLS", default=False)
+# Sign-ups (and so confirmation mails) per address and per client per hour.
+SUBSCRIPTIONS_RATE_LIMIT = env.int("SUBSCRIPTIONS_RATE_LIMIT", default=5)
+SUBSCRIPTIONS_BATCH_SIZE = env.int("SUBSCRIPTIONS_BATCH_SIZE", default=100)
+SUBSCRIPTIONS_WEBHOOK_TIMEOUT = env.float("SUBSCRIPTIONS_WEBHOOK_TIMEOUT", default=10.0)
+SUBSCRIPTIONS_RETRY_BASE_SECONDS = env.float("SUBSCRIPTIONS_RETRY_BASE_SECONDS", default=30.0)
+SUBSCRIPTIONS_RETRY_MAX_SECONDS = env.float("SUBSCRIPTIONS_RETRY_MAX_SECONDS", default=3600.0)
+SUBSCRIPTIONS_GIVE_UP_HOURS = env.float("SUBSCRIPTIONS_GIVE_UP_HOURS", default=24.0)
+SUBSCRIPTIONS_DISABLE_AFTER_FAILURES = env.int("SUBSCRIPTIONS_DISABLE_AFTER_FAILURES", default=20)
+SUBSCRIPTIONS_COMPONENT_QUIET_MINUTES = env.int("SUBSCRIPTIONS_COMPONENT_QUIET_MINUTES", default=10)
+# Events older than this when the worker first sees them are not sent (a worker down for days, old history).
+SUBSCRIPTIONS_EVENT_MAX_AGE_HOURS = env.float("SUBSCRIPTIONS_EVENT_MAX_AGE_HOURS", default=24.0)
+# Client address for the per-client sign-up limit: REMOTE_ADDR, or the first X-Forwarded-For hop when
+# the request comes from one of these proxy addresses.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")

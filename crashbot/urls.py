@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("slack/", include("slackbridge.urls")),
     path("api/alerts/", include("monitoring.urls")),
+    path("", include("subscriptions.urls")),
     path("", include("incidents.urls")),
 ]
