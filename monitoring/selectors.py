@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from monitoring.models import Probe, ProbeResult, ProbeState
+from monitoring.models import Probe, ProbeResult
 
 
 def probes_due(*, now: datetime) -> QuerySet[Probe]:
@@ -19,9 +19,3 @@ def probe_results_between(*, start: datetime, end: datetime) -> QuerySet[ProbeRe
 
 def recent_results(*, probe_id: int, limit: int = 20) -> list[ProbeResult]:
     return list(ProbeResult.objects.filter(probe_id=probe_id).order_by("-checked_at")[:limit])
-
-
-def probe_up_by_component() -> dict[str, int]:
-    """Component slug → 1 while its enabled probe is up (slow counts as up), 0 while down (for /metrics)."""
-    rows = Probe.objects.filter(enabled=True).values_list("component__slug", "state")
-    return {slug: 0 if state == ProbeState.DOWN else 1 for slug, state in rows}

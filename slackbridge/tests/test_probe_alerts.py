@@ -16,7 +16,7 @@ from slackbridge.tests.fakeslack import DEFAULT_CHANNEL
 from slackbridge.tests.slack_requests import fixture, send_interaction
 from slackbridge.tests.syncutil import run_worker
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # the real worker closes connections (as test_sync.py)
 
 
 @pytest.fixture
