@@ -25,4 +25,8 @@ JOBS: tuple[Job, ...] = (
     # Job("tasks.prune", timedelta(hours=1), "crashbot.housekeeping.prune_finished_tasks"),
     Job("slack.reminders", timedelta(seconds=60), "slackbridge.reminders.run_due"),
     Job("slack.archive_channels", timedelta(minutes=15), "slackbridge.channels.archive_due"),
+    Job("monitoring.probes", timedelta(seconds=5), "monitoring.services.run_due_probes"),
+    Job("monitoring.rollup", timedelta(minutes=10), "monitoring.services.rollup_and_prune"),
+    # Subscriptions: finish what a killed worker left, announce component changes, forget stale sign-ups.
+    Job("subscriptions.run_due", timedelta(minutes=1), "subscriptions.tasks.run_due_now"),
 )

@@ -14,6 +14,7 @@ from incidents.models import (
     OPEN_STATUSES,
     SEVERITY_IMPACT,
     Component,
+    ComponentDailyUptime,
     ComponentStatus,
     Incident,
     IncidentUpdate,
@@ -179,7 +180,9 @@ def public_version_stamp() -> str:
     more, and a spurious change only costs one full response.
     """
     q = connection.ops.quote_name
-    incident, update, component, person = (m._meta.db_table for m in (Incident, IncidentUpdate, Component, Person))
+    incident, update, component, person, uptime = (
+        m._meta.db_table for m in (Incident, IncidentUpdate, Component, Person, ComponentDailyUptime)
+    )
 
     def newest(table: str) -> str:
         top = f"(SELECT MAX({q('id')}) FROM {q(table)})"  # noqa: S608 - table names from model meta, no user input
@@ -188,7 +191,8 @@ def public_version_stamp() -> str:
     sql = (
         f"SELECT {newest(update)}, {newest(incident)}, (SELECT MAX({q('modified_at')}) FROM {q(incident)}),"  # noqa: S608 - table names from model meta, no user input
         f" (SELECT COUNT(*) FROM {q(component)}), (SELECT MAX({q('updated_at')}) FROM {q(component)}),"
-        f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)})"
+        f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)}),"
+        f" (SELECT MAX({q('updated_at')}) FROM {q(uptime)})"  # probe roll-ups change the uptime % shown
     )
     with connection.cursor() as cursor:
         cursor.execute(sql)
@@ -217,17 +221,28 @@ def components_with_status() -> list[Component]:
     components = list(Component.objects.annotate(worst_severity=Subquery(worst)).order_by("position", "name"))
     for component in components:
         component.derived_status = component_status(
-            override=component.status_override, worst_severity=component.worst_severity
+            override=component.status_override,
+            worst_severity=component.worst_severity,
+            detected=component.detected_status,
+        )
+        # The page says "detected by monitoring" when the probe is what sets the status shown.
+        component.detected_by_monitoring = (
+            bool(component.detected_status and not component.status_override)
+            and component.derived_status == component.detected_status
         )
     return components
 
 
-def component_status(*, override: str, worst_severity: str | None) -> str:
+def component_status(*, override: str, worst_severity: str | None, detected: str = "") -> str:
+    """Override first (planned maintenance); else the worse of the incidents' impact and what a probe detected."""
     if override:
         return override
-    if worst_severity is None:
-        return ComponentStatus.OPERATIONAL
-    return IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
+    from_incidents = (
+        ComponentStatus.OPERATIONAL
+        if worst_severity is None
+        else IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
+    )
+    return worst_component_status([from_incidents, detected]) if detected else from_incidents
 
 
 def worst_component_status(statuses: list[str]) -> str:

@@ -18,7 +18,7 @@ from django.db import DatabaseError
 
 from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
-from slackbridge import channels, client, forms, reminders
+from slackbridge import channels, client, forms, probe_alerts, reminders
 from slackbridge.blocks import modals
 from slackbridge.blocks.messages import (
     ACTION_ACKNOWLEDGE,
@@ -27,6 +27,7 @@ from slackbridge.blocks.messages import (
     ACTION_RESOLVE,
     ACTION_UPDATE,
 )
+from slackbridge.blocks.monitoring import ACTION_PROBE_OPEN_INCIDENT
 from slackbridge.blocks.reminders import ACTION_ASSIGN_POINT, ACTION_SNOOZE, ASSIGN_BLOCK_PREFIX
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
@@ -326,6 +327,7 @@ BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {
     ACTION_ASSIGN_POINT: on_assign_point,
     ACTION_OPEN_CHANNEL: on_open_channel,
     ACTION_POSTMORTEM: on_postmortem,
+    ACTION_PROBE_OPEN_INCIDENT: probe_alerts.on_open_incident_button,
 }
 
 
