@@ -7,6 +7,7 @@ class IncidentsConfig(AppConfig):
 
     def ready(self) -> None:
         from incidents.caching import forget_stamp
-        from incidents.signals import incident_changed
+        from incidents.signals import component_changed, incident_changed
 
         incident_changed.connect(forget_stamp, dispatch_uid="incidents.caching.forget_stamp")
+        component_changed.connect(forget_stamp, dispatch_uid="incidents.caching.forget_stamp_component")

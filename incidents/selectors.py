@@ -15,6 +15,7 @@ from incidents.models import (
     OPEN_STATUSES,
     SEVERITY_IMPACT,
     Component,
+    ComponentDailyUptime,
     ComponentStatus,
     Incident,
     IncidentUpdate,
@@ -181,7 +182,9 @@ def public_version_stamp() -> str:
     more, and a spurious change only costs one full response.
     """
     q = connection.ops.quote_name
-    incident, update, component, person = (m._meta.db_table for m in (Incident, IncidentUpdate, Component, Person))
+    incident, update, component, person, uptime = (
+        m._meta.db_table for m in (Incident, IncidentUpdate, Component, Person, ComponentDailyUptime)
+    )
 
     def newest(table: str) -> str:
         top = f"(SELECT MAX({q('id')}) FROM {q(table)})"  # noqa: S608 - table names from model meta, no user input
@@ -190,7 +193,8 @@ def public_version_stamp() -> str:
     sql = (
         f"SELECT {newest(update)}, {newest(incident)}, (SELECT MAX({q('modified_at')}) FROM {q(incident)}),"  # noqa: S608 - table names from model meta, no user input
         f" (SELECT COUNT(*) FROM {q(component)}), (SELECT MAX({q('updated_at')}) FROM {q(component)}),"
-        f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)})"
+        f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)}),"
+        f" (SELECT MAX({q('updated_at')}) FROM {q(uptime)})"  # probe roll-ups change the uptime % shown
     )
     with connection.cursor() as cursor:
         cursor.execute(sql)
@@ -231,24 +235,35 @@ def components_with_status() -> list[Component]:
         component.derived_status = component_status(
             override=component.status_override,
             worst_severity=component.worst_severity,
+            detected=component.detected_status,
             in_maintenance=component.in_maintenance,
+        )
+        # The page says "detected by monitoring" when the probe is what sets the status shown.
+        component.detected_by_monitoring = (
+            bool(component.detected_status and not component.status_override)
+            and component.derived_status == component.detected_status
         )
     return components
 
 
-def component_status(*, override: str, worst_severity: str | None, in_maintenance: bool = False) -> str:
-    """Override, else the worst of open incidents' impact and an active maintenance (SPEC §2, §8)."""
+def component_status(
+    *, override: str, worst_severity: str | None, detected: str = "", in_maintenance: bool = False
+) -> str:
+    """Override first; else the worst of the incidents' impact, what a probe detected and an
+    active maintenance (`under_maintenance`, which any outage outranks) (SPEC §2, §8, §10)."""
     if override:
         return override
-    status = ComponentStatus.OPERATIONAL
-    if worst_severity is not None:
-        status = IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
-    if (
-        in_maintenance
-        and COMPONENT_STATUS_RANK[ComponentStatus(status)] < COMPONENT_STATUS_RANK[ComponentStatus.UNDER_MAINTENANCE]
-    ):
-        status = ComponentStatus.UNDER_MAINTENANCE
-    return status
+    from_incidents = (
+        ComponentStatus.OPERATIONAL
+        if worst_severity is None
+        else IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
+    )
+    candidates = [from_incidents]
+    if detected:
+        candidates.append(detected)
+    if in_maintenance:
+        candidates.append(ComponentStatus.UNDER_MAINTENANCE)
+    return worst_component_status(candidates)
 
 
 def worst_component_status(statuses: list[str]) -> str:

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from incidents import selectors
+from incidents import selectors, uptime
 
 
 @never_cache
@@ -43,7 +43,7 @@ def status_index(request: HttpRequest) -> HttpResponse:
     A fixed number of queries: components with derived status (1), open incidents with
     components and public updates (3), recently resolved (1), names (≤1), uptime rows (1).
     """
-    components = selectors.components_with_status()
+    components = uptime.attach_uptime(selectors.components_with_status())
     unresolved = selectors.incidents_public_unresolved()
     resolved = list(
         selectors.incidents_recently_closed(days=RECENTLY_RESOLVED_DAYS, include_internal=False).prefetch_related(
@@ -60,6 +60,8 @@ def status_index(request: HttpRequest) -> HttpResponse:
     by_name: dict[str, dict] = {}
     for component in components:
         component.uptime = strips.get(component.pk) or selectors.empty_uptime()
+        if component.detected_by_monitoring:  # today's bar shows what the probe sees now
+            component.uptime[-1].status = component.derived_status
         component.days_with_incidents = sum(1 for d in component.uptime if d.incidents)
         key = component.group or ""
         if key not in by_name:

@@ -18,7 +18,7 @@ from django.db import DatabaseError
 
 from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
-from slackbridge import client, forms
+from slackbridge import client, forms, probe_alerts
 from slackbridge.blocks import modals
 from slackbridge.blocks.messages import (
     ACTION_ACKNOWLEDGE,
@@ -29,6 +29,7 @@ from slackbridge.blocks.messages import (
     ACTION_UPDATE,
     slack_window,
 )
+from slackbridge.blocks.monitoring import ACTION_PROBE_OPEN_INCIDENT
 from slackbridge.maintenance_grammar import parse_duration
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
@@ -356,6 +357,7 @@ BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {
     ACTION_UPDATE: on_update_button,
     ACTION_RESOLVE: on_resolve_button,
     modals.PICK_ACTION: on_pick,
+    ACTION_PROBE_OPEN_INCIDENT: probe_alerts.on_open_incident_button,
 }
 
 

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from incidents import selectors
+from incidents import selectors, uptime
 from incidents.api import schema_serializers as docs
 from incidents.api import statuspage
 
@@ -58,7 +58,7 @@ class SummaryView(StatuspageView):
 
     @extend_schema(responses=docs.SummaryResponseSerializer, operation_id="statuspage_summary")
     def get(self, request: Request) -> Response:
-        components = selectors.components_with_status()
+        components = uptime.attach_uptime(selectors.components_with_status())
         unresolved = selectors.incidents_public_unresolved()
         # Statuspage's summary lists the maintenances in progress and the upcoming ones.
         active, upcoming = selectors.maintenances_public_current()
@@ -97,7 +97,7 @@ class StatusView(StatuspageView):
 class ComponentsView(StatuspageView):
     @extend_schema(responses=docs.ComponentsResponseSerializer, operation_id="statuspage_components")
     def get(self, request: Request) -> Response:
-        components = selectors.components_with_status()
+        components = uptime.attach_uptime(selectors.components_with_status())
         return Response({"page": self.page(request), "components": statuspage.components(components)})
 
 
