@@ -108,7 +108,9 @@ def component_events(*, now: datetime | None = None) -> list[Event]:
     made: list[Event] = []
     for component in selectors.components_with_status():
         status = component.derived_status
-        by_incidents = selectors.component_status(override="", worst_severity=component.worst_severity)
+        by_incidents = selectors.component_status(
+            override="", worst_severity=component.worst_severity, in_maintenance=component.in_maintenance
+        )  # a maintenance announces its components itself (maintenance.* events)
         watch = watches.get(component.pk)
         if watch is None:  # first sight: the baseline, nothing to announce
             ComponentWatch.objects.create(
