@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "corsheaders",
+    # Before django_tasks_db: its `db_worker` command also runs the scheduler (crashbot/scheduler.py).
+    "crashbot",
     "django_tasks",
     "django_tasks_db",
     "incidents",
@@ -164,6 +166,13 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+
+# Recurring jobs (crashbot/scheduling.py), run by every db_worker, one worker at a time per job.
+SCHEDULER_POLL_SECONDS = env.float("SCHEDULER_POLL_SECONDS", default=1.0)
+# How long a job's claim outlives a worker that died mid-run (renewed while the job runs).
+SCHEDULER_LEASE_SECONDS = env.float("SCHEDULER_LEASE_SECONDS", default=60.0)
+# Finished task rows (succeeded or failed) are pruned after this many days.
+TASK_RESULTS_KEEP_DAYS = env.int("TASK_RESULTS_KEEP_DAYS", default=14)
 
 # "default" is Django's own default; "public" keeps rendered public bodies per ETag
 # (incidents/caching.py). Per process is enough: the version stamp decides freshness.

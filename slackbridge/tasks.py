@@ -77,12 +77,12 @@ def refresh_topic(attempt: int = 0) -> dict:
         return _handle_slack_error(err, refresh_topic, {}, attempt)
 
 
-@task()
-def refresh_names() -> dict:
+def refresh_stale_names() -> dict:
     """Refresh stored display names that are missing or older than ``SLACK_NAME_MAX_AGE_HOURS``.
 
-    Each incident sync already resolves its own people; this one is for a periodic run (cron:
-    ``manage.py shell -c "from slackbridge.tasks import refresh_names; refresh_names.enqueue()"``).
+    Each incident sync already resolves its own people; this is the recurring job
+    ``slack.refresh_names`` (crashbot/scheduling.py) for everyone else, e.g. a Person whose
+    incidents are long closed. Transient Slack trouble just waits for the next run.
     """
     if not slack_enabled():
         log_sync_off_once()
@@ -91,6 +91,12 @@ def refresh_names() -> dict:
         return {"outcome": "done", "stored": sync.resolve_names(sync.stale_people())}
     except SlackCallError as err:
         return _handle_slack_error(err, None, {}, 0)
+
+
+@task()
+def refresh_names() -> dict:
+    """The same refresh as a task, to run it now: ``refresh_names.enqueue()``."""
+    return refresh_stale_names()
 
 
 def _arm_safety_net(task_, **kwargs) -> str | None:
