@@ -4,6 +4,7 @@ Local defaults are safe for a laptop (SQLite file, DEBUG on). With DEBUG=False
 the server refuses to start unless SECRET_KEY and ALLOWED_HOSTS are given.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "incidents",
     "slackbridge",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +61,14 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Last: answers a locked-out login (too many failures) with the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a login attempt while its username or client is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "crashbot.urls"
@@ -217,6 +227,17 @@ SLACK_SYNC_BACKOFF_MAX = env.float("SLACK_SYNC_BACKOFF_MAX", default=300.0)
 SLACK_NAME_MAX_AGE_HOURS = env.float("SLACK_NAME_MAX_AGE_HOURS", default=24.0)
 # How long a worker's claim on an incident outlives the worker if it dies mid-sync (docs/RELIABILITY.md).
 SLACK_SYNC_LEASE_SECONDS = env.int("SLACK_SYNC_LEASE_SECONDS", default=120)
+
+# Staff sign-in (README "Staff"). Failed logins are throttled per username and per client
+# address: after AXES_FAILURE_LIMIT failures either is refused for AXES_COOLOFF_MINUTES.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])  # IPs/CIDRs allowed to set X-Forwarded-For
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "crashbot.auth.client_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
 
 LOGGING = {
     "version": 1,

@@ -195,7 +195,10 @@ def test_export_selected_incidents_as_csv(staff_client):
     services.incident_resolve(incident_id=a.pk, author="U1", source=Source.SLACK, closed_at=at(2025, 1, 10, 12))
     b = make_incident("Ünïcode title", reported_at=at(2025, 1, 11))
     make_incident("Not selected")
-    response = staff_client.post(CHANGELIST_URL, {"action": "export_csv", "_selected_action": [a.pk, b.pk]})
+    # Selected on the "All" view (the list shows open incidents by default, and an action applies to what is shown).
+    response = staff_client.post(
+        f"{CHANGELIST_URL}?state=all", {"action": "export_csv", "_selected_action": [a.pk, b.pk]}
+    )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment;" in response["Content-Disposition"]
