@@ -291,7 +291,7 @@ class IncidentAdmin(admin.ModelAdmin):
         "modified",
     )
     fieldsets = (
-        ("What", {"fields": ("title", "description", "components")}),
+        ("What", {"fields": ("title", "description", "components", "seen_update_number")}),
         ("Impact", {"fields": ("severity", "status", "visibility")}),
         ("People", {"fields": ("point", "contact", ("point_name", "contact_name"))}),
         ("Lifecycle", {"fields": ("reported_at", "closed_at", "acknowledged", "monitoring_since")}),
