@@ -199,7 +199,7 @@ class IncidentUpdateInline(admin.TabularInline):
     """The timeline as a story, newest first: "12:31 UTC · Alice (Slack) · monitoring → resolved · 'Fixed'"."""
 
     model = IncidentUpdate
-    fields = ("number", "entry", "shown")
+    fields = ("number",)
     readonly_fields = fields
     ordering = ("-number",)
     extra = 0
@@ -208,24 +208,9 @@ class IncidentUpdateInline(admin.TabularInline):
     verbose_name_plural = "timeline (append-only, newest first)"
     template = "admin/incidents/incident/timeline_inline.html"
 
-    def get_formset(self, request, obj=None, **kwargs):
-        rows = list(IncidentUpdate.objects.filter(incident=obj)) if obj is not None else []
-        self._names = admin_display.names_for(rows)
-        return super().get_formset(request, obj, **kwargs)
-
-    @admin.display(description="#")
-    def number(self, row: IncidentUpdate) -> int:
-        return row.number
-
-    @admin.display(description="what happened")
-    def entry(self, row: IncidentUpdate) -> str:
-        return admin_display.story(row, getattr(self, "_names", {}))
-
-    @admin.display(description="shown")
-    def shown(self, row: IncidentUpdate) -> str:
-        if row.visibility == Visibility.INTERNAL:
-            return format_html('<span class="cb-badge cb-internal" title="{}">internal</span>', "Staff only")
-        return "public"
+    def get_queryset(self, request):
+        """The rows are shown from `render_change_form`'s `timeline`; the formset itself stays empty."""
+        return super().get_queryset(request).none()
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -317,6 +302,19 @@ class IncidentAdmin(admin.ModelAdmin):
             .annotate(point_display=Coalesce(Subquery(point_name), NullIf("point_name", Value("")), "point"))
         )
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        rows = list(IncidentUpdate.objects.filter(incident=obj).order_by("-number")) if obj is not None else []
+        names = admin_display.names_for(rows)
+        context["timeline"] = [
+            {
+                "number": r.number,
+                "story": admin_display.story(r, names),
+                "internal": r.visibility == Visibility.INTERNAL,
+            }
+            for r in rows
+        ]
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name in ("reported_at", "closed_at") and field is not None:
@@ -353,11 +351,11 @@ class IncidentAdmin(admin.ModelAdmin):
 
     @admin.display(description="reported", ordering="reported_at")
     def reported(self, incident: Incident) -> str:
-        return admin_display.format_time(incident.reported_at)
+        return admin_display.format_short_time(incident.reported_at)
 
     @admin.display(description="closed", ordering="closed_at")
     def closed(self, incident: Incident) -> str:
-        return admin_display.format_time(incident.closed_at) if incident.closed_at else "—"
+        return admin_display.format_short_time(incident.closed_at)
 
     @admin.display(description="acknowledged")
     def acknowledged(self, incident: Incident) -> str:

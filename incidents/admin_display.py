@@ -58,6 +58,15 @@ def format_time(value: datetime | str | None, *, with_date: bool = True) -> str:
     return local.strftime("%Y-%m-%d %H:%M %Z" if with_date else "%H:%M %Z")
 
 
+def format_short_time(value: datetime | None) -> str:
+    """For the list: "1 Dec 14:15 UTC" this year, "1 Dec 2025 14:15 UTC" before."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    year = "" if local.year == timezone.localtime().year else f" {local.year}"
+    return f"{local.day} {local:%b}{year} {local:%H:%M %Z}"
+
+
 def person_label(slack_id: str, names: dict[str, str]) -> str:
     return names.get(slack_id, slack_id) if slack_id else "—"
 
