@@ -122,6 +122,7 @@ def test_change_page_and_timeline_tell_the_story(browser, live_server, staff, in
     assert "Bob Marley (Slack) · “Paged the DBA”" in timeline
     assert "internal" in timeline
     assert "{" not in timeline  # no raw JSON
+    assert "{#" not in page.locator("#content").inner_text()  # no template text leaking
     assert f"{incidents_seen.pk}#" not in timeline  # no "1#7" captions
     screenshot(page, "admin-change-and-timeline.png")
     assert page.errors == []

@@ -224,3 +224,29 @@ def test_bar_chart_escapes_labels_and_handles_empty_data():
     assert "&lt;x&gt;" in svg
     assert "<rect x" in svg  # legend only, no bar for a zero
     assert svg.count("<title>") == 1
+
+
+def test_range_presets_cover_the_ranges_staff_ask_for():
+    from datetime import date
+
+    from incidents.admin_views import range_presets
+
+    presets = {label: (since, until) for label, since, until in range_presets(date(2026, 5, 17))}
+    assert presets == {
+        "Last 30 days": (date(2026, 4, 18), date(2026, 5, 17)),
+        "Last 90 days": (date(2026, 2, 17), date(2026, 5, 17)),
+        "This quarter": (date(2026, 4, 1), date(2026, 5, 17)),
+        "This year": (date(2026, 1, 1), date(2026, 5, 17)),
+    }
+
+
+def test_preset_links_keep_the_other_filters(staff_client):
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    page = staff_client.get(METRICS_URL, {"since": "2026-01-01", "until": "2026-02-01", "severities": "sev-1"})
+    html = page.content.decode()
+    since = (today - timedelta(days=29)).isoformat()
+    assert f"?since={since}&amp;until={today.isoformat()}&amp;severities=sev-1" in html
+    assert "Last 90 days" in html
+    assert "This quarter" in html
