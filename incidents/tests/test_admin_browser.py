@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from incidents import services
 from incidents.models import Severity, Source, Status, Visibility
@@ -104,7 +105,7 @@ def test_incident_list_reads_at_a_glance(browser, live_server, staff, incidents_
     assert page.locator("#result_list tbody tr").count() == 6
     page.fill("#searchbar", f"DCL-{incidents_seen.pk}")
     page.press("#searchbar", "Enter")
-    assert page.locator("#result_list tbody tr").count() == 1
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)  # waits for the search results page
     assert page.errors == []
     page.context.close()
 
