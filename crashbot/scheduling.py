@@ -3,8 +3,8 @@
 Every app adds its job as one row of ``JOBS``: a name, how often it runs, and the dotted
 path of a plain function that takes no arguments, is safe to run again (idempotent) and
 finds its own due work from the database (so a run missed while the worker was down
-simply happens on the next one). The runner that makes ``db_worker`` run these jobs,
-once at a time across any number of workers, lives below ``JOBS``.
+simply happens on the next one). The runner that makes every ``db_worker`` run these
+jobs, one worker at a time per job, is ``crashbot/scheduler.py`` (docs/OPERATIONS.md).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ class Job:
 
 
 JOBS: tuple[Job, ...] = (
-    # Add one row per recurring job, e.g.
-    # Job("tasks.prune", timedelta(hours=1), "crashbot.housekeeping.prune_finished_tasks"),
+    Job("tasks.prune", timedelta(hours=1), "crashbot.housekeeping.prune_finished_tasks"),
+    Job("slack.refresh_names", timedelta(hours=1), "slackbridge.tasks.refresh_stale_names"),
     Job("monitoring.probes", timedelta(seconds=5), "monitoring.services.run_due_probes"),
     Job("monitoring.rollup", timedelta(minutes=10), "monitoring.services.rollup_and_prune"),
     # Subscriptions: finish what a killed worker left, announce component changes, forget stale sign-ups.

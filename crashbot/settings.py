@@ -4,6 +4,7 @@ Local defaults are safe for a laptop (SQLite file, DEBUG on). With DEBUG=False
 the server refuses to start unless SECRET_KEY and ALLOWED_HOSTS are given.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,12 +40,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "corsheaders",
+    # Before django_tasks_db: its `db_worker` command also runs the scheduler (crashbot/scheduler.py).
+    "crashbot",
     "django_tasks",
     "django_tasks_db",
     "incidents",
     "slackbridge",
     "monitoring",
     "subscriptions",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +65,14 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Last: answers a locked-out login (too many failures) with the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a login attempt while its username or client is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "crashbot.urls"
@@ -169,6 +181,13 @@ TASKS = {
     }
 }
 
+# Recurring jobs (crashbot/scheduling.py), run by every db_worker, one worker at a time per job.
+SCHEDULER_POLL_SECONDS = env.float("SCHEDULER_POLL_SECONDS", default=1.0)
+# How long a job's claim outlives a worker that died mid-run (renewed while the job runs).
+SCHEDULER_LEASE_SECONDS = env.float("SCHEDULER_LEASE_SECONDS", default=60.0)
+# Finished task rows (succeeded or failed) are pruned after this many days.
+TASK_RESULTS_KEEP_DAYS = env.int("TASK_RESULTS_KEEP_DAYS", default=14)
+
 # "default" is Django's own default; "public" keeps rendered public bodies per ETag
 # (incidents/caching.py). Per process is enough: the version stamp decides freshness.
 # CACHE_URL (e.g. redis://host:6379/0, Django's built-in Redis backend) makes "default" a store every
@@ -269,6 +288,17 @@ ALERT_SEVERITY_MAP = env.str("ALERT_SEVERITY_MAP", default="critical:sev-2,warni
 ALERT_AUTO_RESOLVE = env.bool("ALERT_AUTO_RESOLVE", default=False)
 ALERT_INCIDENT_VISIBILITY = env.str("ALERT_INCIDENT_VISIBILITY", default="internal")
 ALERT_MAX_BODY_BYTES = env.int("ALERT_MAX_BODY_BYTES", default=1024 * 1024)
+
+# Staff sign-in (README "Staff"). Failed logins are throttled per username and per client
+# address: after AXES_FAILURE_LIMIT failures either is refused for AXES_COOLOFF_MINUTES.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])  # IPs/CIDRs allowed to set X-Forwarded-For
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "crashbot.auth.client_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
 
 LOGGING = {
     "version": 1,

@@ -1,15 +1,21 @@
 """Staff back office. Every save and action goes through `incidents.services`,
 so admin edits land in the timeline (author `staff:<username>`) and in Slack."""
 
+import re
+from datetime import datetime
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html, format_html_join
 
-from incidents import admin_views, selectors, services, uptime
+from incidents import admin_display, admin_views, selectors, services, uptime
 from incidents.metrics import format_seconds
 from incidents.models import (
     CLOSED_STATUSES,
@@ -21,6 +27,7 @@ from incidents.models import (
     Person,
     Source,
     Status,
+    Visibility,
 )
 
 # A maintenance's window and what the worker does by itself (SPEC §8); ignored for incidents.
@@ -43,11 +50,66 @@ EDITABLE_FIELDS = (
 )
 
 
+def _differs(field: str, submitted, at_open) -> bool:
+    """Did the staff member change `field` from the value it had when they opened the form?"""
+    if field == "components":
+        return sorted(c.name for c in submitted or []) != sorted(at_open or [])
+    if isinstance(submitted, datetime):
+        return at_open is None or submitted != parse_datetime(at_open)
+    return (submitted or "") != (at_open or "")
+
+
 def staff_author(request: HttpRequest) -> str:
     return f"staff:{request.user.get_username()}"
 
 
+PERSON_CHOICE = re.compile(r"\((?P<id>[UW][A-Z0-9]{2,31})\)\s*$")
+
+
+class PersonInput(forms.TextInput):
+    """A text box that suggests stored people by name (a <datalist>, no script); shows "Name (U…)"."""
+
+    def format_value(self, value):
+        if value and services.SLACK_USER_ID.match(str(value)):
+            name = Person.objects.filter(slack_id=value).values_list("display_name", flat=True).first()
+            return f"{name} ({value})" if name else value
+        return super().format_value(value)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{(attrs or {}).get('id') or name}-people"
+        html = super().render(name, value, {**(attrs or {}), "list": list_id, "autocomplete": "off"}, renderer)
+        people = Person.objects.order_by("display_name").values_list("display_name", "slack_id")[:2000]
+        options = format_html_join("", '<option value="{} ({})"></option>', people)
+        return format_html('{}<datalist id="{}">{}</datalist>', html, list_id, options)
+
+
+class PersonField(forms.CharField):
+    """Chosen by name from the stored people, or typed as a Slack user id (U012ABCDEF)."""
+
+    widget = PersonInput
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "Start typing a name; or enter a Slack user id (U012ABCDEF).")
+        super().__init__(required=False, max_length=250, **kwargs)
+
+    def to_python(self, value) -> str:
+        text = super().to_python(value).strip()
+        if not text or services.SLACK_USER_ID.match(text):
+            return text
+        match = PERSON_CHOICE.search(text)
+        if match:
+            return match.group("id")
+        ids = list(Person.objects.filter(display_name__iexact=text).values_list("slack_id", flat=True)[:2])
+        if len(ids) == 1:
+            return ids[0]
+        if ids:
+            raise ValidationError(f"Several people are called “{text}”: pick one from the list.")
+        raise ValidationError(f"Nobody called “{text}” is known yet: pick from the list or enter a Slack user id.")
+
+
 class IncidentAdminForm(forms.ModelForm):
+    point = PersonField(label="Point person")
+    contact = PersonField(label="Contact")
     rca_link = forms.URLField(label="RCA link", max_length=500, required=False, assume_scheme="https")
     update_message = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -62,9 +124,17 @@ class IncidentAdminForm(forms.ModelForm):
         "completed, or cancelled), no public severity, and is started and completed by the worker.",
     )
 
+    # Optimistic concurrency: the timeline position this form was opened at (see `_refuse_if_stale`).
+    seen_update_number = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
     class Meta:
         model = Incident
         fields = EDITABLE_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["seen_update_number"].initial = self.instance.update_number
 
     def clean_kind(self) -> str:
         if self.instance.pk:
@@ -73,6 +143,7 @@ class IncidentAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        self._refuse_if_stale(cleaned)
         status = cleaned.get("status")
         if status in CLOSED_STATUSES and not cleaned.get("closed_at"):
             cleaned["closed_at"] = timezone.now()
@@ -84,6 +155,68 @@ class IncidentAdminForm(forms.ModelForm):
                 setattr(self.instance, field, Incident._meta.get_field(field).get_default())
         return cleaned
 
+    def _refuse_if_stale(self, cleaned: dict) -> None:
+        """Refuse a save from a form opened before someone else changed a field of this incident.
+
+        The row is locked until the admin's transaction ends (the save happens in the same one),
+        so nothing can slip in between this check and the save. Rows that change no field (a
+        message, a note, a system row) don't count. The staff member's input is kept; fields they
+        did not touch are brought up to date, and the marker moves on, so saving again applies
+        their edit on top of the current incident.
+        """
+        seen = cleaned.get("seen_update_number")
+        if self.instance.pk is None or seen is None:
+            return
+        current = Incident.objects.select_for_update().get(pk=self.instance.pk)
+        if current.update_number == seen:
+            return
+        rows = [
+            row
+            for row in IncidentUpdate.objects.filter(incident=current, number__gt=seen + 1).order_by("number")
+            if row.changes
+        ]
+        if not rows:
+            return
+        names = admin_display.names_for(rows)
+        opened_with = {}
+        for row in rows:
+            for field, pair in row.changes.items():
+                opened_with.setdefault(field, pair[0])
+        clashes = [f for f in opened_with if f in self.fields and _differs(f, cleaned.get(f), opened_with[f])]
+        self._bring_up_to_date(current, [f for f in opened_with if f in self.fields and f not in clashes])
+        lines = [f"{admin_display.story(row, names)}" for row in rows]
+        message = (
+            f"{current.key} was changed by someone else after you opened this page, so your changes were not "
+            f"saved: {'; '.join(lines)}. Fields you had not touched now show the current values"
+        )
+        if clashes:
+            labels = ", ".join(admin_display.FIELD_LABELS.get(f, f) for f in clashes)
+            message += f"; you and they both changed: {labels} (your values are kept; check them)"
+        raise ValidationError(message + ". Review and save again.", code="stale")
+
+    def _bring_up_to_date(self, current: Incident, fields: list[str]) -> None:
+        data = self.data.copy()
+        data[self.add_prefix("seen_update_number")] = str(current.update_number)
+        fresh = type(self)(instance=current, prefix=self.prefix)
+        for name in fields:
+            field = self.fields[name]
+            key = self.add_prefix(name)
+            value = fresh[name].initial
+            widget = field.widget
+            if name == "components":
+                data.setlist(key, [str(getattr(c, "pk", c)) for c in value or []])
+            elif isinstance(widget, forms.MultiWidget):
+                parts = zip(widget.widgets_names, widget.widgets, widget.decompress(value), strict=True)
+                for suffix, sub, part in parts:
+                    data[key + suffix] = sub.format_value(part) or ""
+            else:
+                formatted = widget.format_value(value)
+                if isinstance(formatted, list):  # choice widgets
+                    data.setlist(key, formatted)
+                else:
+                    data[key] = formatted or ""
+        self.data = data
+
     def _post_clean(self):
         super()._post_clean()
         try:
@@ -93,14 +226,21 @@ class IncidentAdminForm(forms.ModelForm):
 
 
 class IncidentUpdateInline(admin.TabularInline):
+    """The timeline as a story, newest first: "12:31 UTC · Alice (Slack) · monitoring → resolved · 'Fixed'"."""
+
     model = IncidentUpdate
-    fields = ("number", "created_at", "author", "source", "status", "visibility", "message", "changes")
+    fields = ("number",)
     readonly_fields = fields
     ordering = ("-number",)
     extra = 0
     can_delete = False
     verbose_name = "timeline entry"
-    verbose_name_plural = "timeline (append-only)"
+    verbose_name_plural = "timeline (append-only, newest first)"
+    template = "admin/incidents/incident/timeline_inline.html"
+
+    def get_queryset(self, request):
+        """The rows are shown from `render_change_form`'s `timeline`; the formset itself stays empty."""
+        return super().get_queryset(request).none()
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -109,39 +249,69 @@ class IncidentUpdateInline(admin.TabularInline):
         return False
 
 
+class OpenFilter(admin.SimpleListFilter):
+    """Open incidents by default: what staff look for first."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("open", "Open"), ("closed", "Resolved or invalid"), ("all", "All"))
+
+    def choices(self, changelist):
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "open") == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or "open"
+        if value == "open":
+            return queryset.filter(status__in=OPEN_STATUSES)
+        if value == "closed":
+            return queryset.exclude(status__in=OPEN_STATUSES)
+        return queryset
+
+
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
     form = IncidentAdminForm
     list_display = (
+        "severity_badge",
+        "status_badge",
         "key",
         "title",
-        "severity",
-        "status",
-        "visibility",
-        "reported_at",
-        "closed_at",
+        "component_list",
+        "point_person",
+        "reported",
+        "closed",
         "duration_display",
     )
     list_display_links = ("key", "title")
-    list_filter = ("kind", "severity", "status", "visibility", "components", "reported_at")
-    search_fields = ("title", "description")
+    list_filter = (OpenFilter, "kind", "severity", "status", "components", "visibility")
+    search_fields = ("title",)
+    search_help_text = "Search by key (DCL-12 or 12) or words of the title."
     date_hierarchy = "reported_at"
     filter_horizontal = ("components",)
     readonly_fields = (
+        "key",
         "update_number",
-        "acknowledged_at",
-        "monitoring_at",
+        "acknowledged",
+        "monitoring_since",
         "started_at",
         "created_by",
-        "created_at",
+        "created",
         "modified_by",
-        "modified_at",
+        "modified",
     )
     fieldsets = (
-        (None, {"fields": ("title", "description", "severity", "status", "visibility", "components")}),
-        ("Times", {"fields": ("reported_at", "closed_at", "acknowledged_at", "monitoring_at")}),
-        ("People", {"fields": ("point", "contact", "point_name", "contact_name")}),
-        ("Follow-up", {"fields": ("rca_link", "update_message")}),
+        ("What", {"fields": ("title", "description", "components", "seen_update_number")}),
+        ("Impact", {"fields": ("severity", "status", "visibility")}),
+        ("People", {"fields": ("point", "contact", ("point_name", "contact_name"))}),
+        ("Lifecycle", {"fields": ("reported_at", "closed_at", "acknowledged", "monitoring_since")}),
+        ("Public text", {"fields": ("update_message", "rca_link")}),
         (
             "Scheduled maintenance",
             {
@@ -154,7 +324,7 @@ class IncidentAdmin(admin.ModelAdmin):
             "Record",
             {
                 "classes": ("collapse",),
-                "fields": ("update_number", "created_by", "created_at", "modified_by", "modified_at"),
+                "fields": ("update_number", "created_by", "created", "modified_by", "modified"),
             },
         ),
     )
@@ -162,9 +332,85 @@ class IncidentAdmin(admin.ModelAdmin):
     actions = ("resolve_selected", "mark_invalid_selected", "export_csv")
     list_per_page = 50
 
+    def get_queryset(self, request):
+        point_name = Person.objects.filter(slack_id=OuterRef("point")).values("display_name")[:1]
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("components")
+            .annotate(point_display=Coalesce(Subquery(point_name), NullIf("point_name", Value("")), "point"))
+        )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        rows = list(IncidentUpdate.objects.filter(incident=obj).order_by("-number")) if obj is not None else []
+        names = admin_display.names_for(rows)
+        context["timeline"] = [
+            {
+                "number": r.number,
+                "story": admin_display.story(r, names),
+                "internal": r.visibility == Visibility.INTERNAL,
+            }
+            for r in rows
+        ]
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in ("reported_at", "closed_at") and field is not None:
+            field.help_text = f"Time zone: {timezone.get_current_timezone_name()}."
+        return field
+
+    @admin.display(description="sev", ordering="severity")
+    def severity_badge(self, incident: Incident) -> str:
+        colour = admin_views.SEVERITY_COLOURS.get(incident.severity, "#6b7280")
+        return format_html(
+            '<span class="cb-badge" style="background:{}" title="{}">{}</span>',
+            colour,
+            incident.get_severity_display(),
+            incident.severity.upper(),
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, incident: Incident) -> str:
+        return format_html(
+            '<span class="cb-badge cb-status-{}">{}</span>', incident.status, incident.get_status_display()
+        )
+
     @admin.display(description="key", ordering="id")
     def key(self, incident: Incident) -> str:
         return incident.key
+
+    @admin.display(description="components")
+    def component_list(self, incident: Incident) -> str:
+        return ", ".join(c.name for c in incident.components.all()) or "—"
+
+    @admin.display(description="point person", ordering="point_display")
+    def point_person(self, incident: Incident) -> str:
+        return getattr(incident, "point_display", None) or "—"
+
+    @admin.display(description="reported", ordering="reported_at")
+    def reported(self, incident: Incident) -> str:
+        return admin_display.format_short_time(incident.reported_at)
+
+    @admin.display(description="closed", ordering="closed_at")
+    def closed(self, incident: Incident) -> str:
+        return admin_display.format_short_time(incident.closed_at)
+
+    @admin.display(description="acknowledged")
+    def acknowledged(self, incident: Incident) -> str:
+        return admin_display.format_time(incident.acknowledged_at) if incident.acknowledged_at else "—"
+
+    @admin.display(description="monitoring since")
+    def monitoring_since(self, incident: Incident) -> str:
+        return admin_display.format_time(incident.monitoring_at) if incident.monitoring_at else "—"
+
+    @admin.display(description="created")
+    def created(self, incident: Incident) -> str:
+        return admin_display.format_time(incident.created_at)
+
+    @admin.display(description="modified")
+    def modified(self, incident: Incident) -> str:
+        return admin_display.format_time(incident.modified_at)
 
     @admin.display(description="duration")
     def duration_display(self, incident: Incident) -> str:
@@ -214,14 +460,14 @@ class IncidentAdmin(admin.ModelAdmin):
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
-    @admin.action(description="Resolve selected incidents")
+    @admin.action(description="Resolve selected incidents", permissions=["change"])
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
         ids = list(queryset.filter(status__in=OPEN_STATUSES).values_list("pk", flat=True))
         for incident_id in ids:
             services.incident_resolve(incident_id=incident_id, author=staff_author(request), source=Source.ADMIN)
         self.message_user(request, f"Resolved {len(ids)} incident(s).", messages.SUCCESS)
 
-    @admin.action(description="Mark selected incidents invalid")
+    @admin.action(description="Mark selected incidents invalid", permissions=["change"])
     def mark_invalid_selected(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
         ids = list(queryset.exclude(status=Status.INVALID).values_list("pk", flat=True))
         for incident_id in ids:

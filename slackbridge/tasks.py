@@ -77,12 +77,12 @@ def refresh_topic(attempt: int = 0) -> dict:
         return _handle_slack_error(err, refresh_topic, {}, attempt)
 
 
-@task()
-def refresh_names() -> dict:
+def refresh_stale_names() -> dict:
     """Refresh stored display names that are missing or older than ``SLACK_NAME_MAX_AGE_HOURS``.
 
-    Each incident sync already resolves its own people; this one is for a periodic run (cron:
-    ``manage.py shell -c "from slackbridge.tasks import refresh_names; refresh_names.enqueue()"``).
+    Each incident sync already resolves its own people; this is the recurring job
+    ``slack.refresh_names`` (crashbot/scheduling.py) for everyone else, e.g. a Person whose
+    incidents are long closed. Transient Slack trouble just waits for the next run.
     """
     if not slack_enabled():
         log_sync_off_once()
@@ -154,6 +154,12 @@ def _retry_later(task_, kwargs: dict, attempt: int, err: SlackCallError) -> dict
     logger.warning("Slack is unavailable (%s); %s again in %.1f s", err, task_.name, delay)
     task_.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(attempt=attempt + 1, **kwargs)
     return {"outcome": "retry", "error": err.code, "delay": delay}
+
+
+@task()
+def refresh_names() -> dict:
+    """The same refresh as a task, to run it now: ``refresh_names.enqueue()``."""
+    return refresh_stale_names()
 
 
 def _arm_safety_net(task_, **kwargs) -> str | None:

@@ -72,6 +72,7 @@ def admin_form_data(incident: Incident | None = None, **overrides) -> dict:
         "contact_name": "",
         "rca_link": "",
         "update_message": "",
+        "seen_update_number": str(incident.update_number) if incident else "",
         "updates-TOTAL_FORMS": "0",
         "updates-INITIAL_FORMS": "0",
         "updates-MIN_NUM_FORMS": "0",

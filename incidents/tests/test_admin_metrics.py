@@ -195,7 +195,10 @@ def test_export_selected_incidents_as_csv(staff_client):
     services.incident_resolve(incident_id=a.pk, author="U1", source=Source.SLACK, closed_at=at(2025, 1, 10, 12))
     b = make_incident("Ünïcode title", reported_at=at(2025, 1, 11))
     make_incident("Not selected")
-    response = staff_client.post(CHANGELIST_URL, {"action": "export_csv", "_selected_action": [a.pk, b.pk]})
+    # Selected on the "All" view (the list shows open incidents by default, and an action applies to what is shown).
+    response = staff_client.post(
+        f"{CHANGELIST_URL}?state=all", {"action": "export_csv", "_selected_action": [a.pk, b.pk]}
+    )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment;" in response["Content-Disposition"]
@@ -221,3 +224,29 @@ def test_bar_chart_escapes_labels_and_handles_empty_data():
     assert "&lt;x&gt;" in svg
     assert "<rect x" in svg  # legend only, no bar for a zero
     assert svg.count("<title>") == 1
+
+
+def test_range_presets_cover_the_ranges_staff_ask_for():
+    from datetime import date
+
+    from incidents.admin_views import range_presets
+
+    presets = {label: (since, until) for label, since, until in range_presets(date(2026, 5, 17))}
+    assert presets == {
+        "Last 30 days": (date(2026, 4, 18), date(2026, 5, 17)),
+        "Last 90 days": (date(2026, 2, 17), date(2026, 5, 17)),
+        "This quarter": (date(2026, 4, 1), date(2026, 5, 17)),
+        "This year": (date(2026, 1, 1), date(2026, 5, 17)),
+    }
+
+
+def test_preset_links_keep_the_other_filters(staff_client):
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    page = staff_client.get(METRICS_URL, {"since": "2026-01-01", "until": "2026-02-01", "severities": "sev-1"})
+    html = page.content.decode()
+    since = (today - timedelta(days=29)).isoformat()
+    assert f"?since={since}&amp;until={today.isoformat()}&amp;severities=sev-1" in html
+    assert "Last 90 days" in html
+    assert "This quarter" in html
