@@ -188,12 +188,18 @@ def _seconds(header: Any) -> float:
 
 def post_message(*, channel: str, text: str, blocks: list | None = None, thread_ts: str = "") -> str:
     """Post a message (a thread reply when ``thread_ts``); returns its ``ts``."""
+    return post_message_to(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)[1]
+
+
+def post_message_to(*, channel: str, text: str, blocks: list | None = None, thread_ts: str = "") -> tuple[str, str]:
+    """Post a message; returns (channel id, ts) as Slack answered: the id is what later edits need."""
     params: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False}
     if blocks is not None:
         params["blocks"] = blocks
     if thread_ts:
         params["thread_ts"] = thread_ts
-    return str(worker_call("chat.postMessage", **params)["ts"])
+    data = worker_call("chat.postMessage", **params)
+    return str(data.get("channel") or channel), str(data["ts"])
 
 
 def update_message(*, channel: str, ts: str, text: str, blocks: list | None = None) -> None:

@@ -162,6 +162,8 @@ def interaction_payload(fields: Mapping[str, str]) -> Any:
         return json.loads(fields.get("payload") or "")
     except ValueError as exc:
         raise SlackRequestError(400, "The `payload` field is not JSON.") from exc
+    except RecursionError as exc:  # e.g. 5,000 nested arrays: not a ValueError
+        raise SlackRequestError(400, "The `payload` field is nested too deeply.") from exc
 
 
 def team_allowed(team_id: str) -> bool:
