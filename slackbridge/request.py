@@ -96,6 +96,12 @@ class Interaction:
         return str(self.payload.get("trigger_id") or "")
 
     @property
+    def response_url(self) -> str:
+        """Where to send a message to the person who acted (block actions carry one; 30 minutes, 5 uses)."""
+        url = self.payload.get("response_url")
+        return url if isinstance(url, str) else ""
+
+    @property
     def view(self) -> dict:
         view = self.payload.get("view")
         return view if isinstance(view, dict) else {}

@@ -43,6 +43,16 @@ _JSON_ARGS = ("blocks", "attachments", "view")  # arrive as JSON strings when fo
 _MESSAGE_ARGS = ("text", "blocks", "attachments")
 _VIEW_META = ("id", "team_id", "app_id", "bot_id", "state", "root_view_id")
 _RESPONSE = "/response/"
+# The bot scope each served method needs (Slack's method pages); a method not listed needs none here.
+# A token without it gets ``missing_scope`` with ``needed``, as from Slack.
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "conversations.setTopic": "channels:write.topic",
+    "conversations.info": "channels:read",
+    "users.info": "users:read",
+}
 
 # Slack's documented Block Kit limits (https://api.slack.com/reference/block-kit/blocks, …/composition-objects,
 # …/block-elements, https://api.slack.com/reference/surfaces/views). docs/SLACK.md cites each one.
@@ -354,8 +364,11 @@ class FakeSlack:
     test thread inspects and reconfigures the fake.
     """
 
-    def __init__(self, tokens: tuple[str, ...] = ("xoxb-test",), trigger_ttl: float = 3.0) -> None:
+    def __init__(
+        self, tokens: tuple[str, ...] = ("xoxb-test",), trigger_ttl: float = 3.0, scopes: set[str] | None = None
+    ) -> None:
         self.tokens = set(tokens)
+        self.scopes = set(METHOD_SCOPES.values()) if scopes is None else set(scopes)  # granted to every token
         self.trigger_ttl = trigger_ttl  # Slack's trigger ids die 3 s after the interaction
         self.channels: dict[str, JSONDict] = {}  # id -> {name, topic, members}
         self.users: dict[str, JSONDict] = {}
@@ -566,6 +579,10 @@ class FakeSlack:
                 raise SlackError("not_authed")
             if token not in self.tokens:
                 raise SlackError("invalid_auth")
+            needed = METHOD_SCOPES.get(method)
+            if needed and needed not in self.scopes:
+                provided = ",".join(sorted(self.scopes))
+                return 200, {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}, {}
             for key in _JSON_ARGS:
                 if isinstance(params.get(key), str):
                     params[key] = json.loads(params[key])
