@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents import services
-from incidents.models import Component, Source, Status
+from incidents.models import Component, Incident, Source, Status
 from incidents.tests.factories import admin_form_data
 from slackbridge.models import MessageKind, SlackMessage
 from slackbridge.tests.fakeslack import DEFAULT_CHANNEL
@@ -191,3 +191,24 @@ def test_a_channel_name_is_refused_at_start_up(settings):
         call_command("check")
     settings.SLACK_INCIDENTS_CHANNEL = "C0INCIDENTS"
     call_command("check")
+
+
+def test_slack_escaped_title_shows_as_typed_everywhere(client, fake_slack, settings):
+    from slackbridge.tests.slack_requests import send_command
+
+    settings.SLACK_SIGNING_SECRET = "test-signing-secret"
+    response = send_command(client, text="sev-2 Login &amp; signup &lt;3")  # as Slack sends what was typed
+    assert response.status_code == 200
+    incident = Incident.objects.get()
+    assert incident.title == "Login & signup <3"
+    run_worker()
+    row, message = headline_of(fake_slack, incident)
+    assert message["blocks"][0]["text"]["text"] == f"{incident.key} Login & signup <3"  # plain_text: as typed
+    assert "Login &amp; signup &lt;3" in message["text"]  # mrkdwn: escaped once
+    assert "&amp;amp;" not in str(message)
+    page = client.get(f"/incidents/{incident.key}").content.decode()
+    assert "Login &amp; signup &lt;3" in page  # HTML: escaped once
+    assert "&amp;amp;" not in page
+    (item,) = [i for i in client.get("/list").json() if i.get("key") == incident.key] or [None]
+    assert item is not None
+    assert item["title"] == "Login & signup <3"

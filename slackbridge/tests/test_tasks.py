@@ -181,3 +181,34 @@ def test_sync_while_another_worker_holds_the_incident_comes_back_shortly(fake_sl
     time.sleep(max(0.0, (retry.run_after - timezone.now()).total_seconds()) + 0.05)
     drain()
     assert len(fake_slack.messages(DEFAULT_CHANNEL)) == 1
+
+
+@pytest.mark.reliability
+def test_sustained_rate_limit_never_outlives_the_lease_and_posts_nothing_twice(fake_slack, settings):
+    settings.SLACK_SYNC_LEASE_SECONDS = 4
+    fake_slack.rate_limit(retry_after=3, method="chat.postMessage", times=None)  # Slack keeps saying wait
+    incident = create()
+    started = time.monotonic()
+    run_worker()
+    assert time.monotonic() - started < settings.SLACK_SYNC_LEASE_SECONDS  # gave up before the lease ran out
+    assert not SlackMessage.objects.filter(incident=incident, ts="").exists()  # Slack answered: claim dropped
+    assert queued() >= 1  # and it comes back later
+    fake_slack.clear_faults()
+    fake_slack.post_rate_limit(per_second=2.0, burst=1)  # the real per-channel limit, sped up
+    for n in range(4):
+        services.incident_update(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message=f"m{n}")
+    drain()
+    (head,) = fake_slack.messages(DEFAULT_CHANNEL)
+    replies = [m["text"].splitlines()[-1] for m in fake_slack.replies(DEFAULT_CHANNEL, head["ts"])]
+    assert replies == ["m0", "m1", "m2", "m3"]
+    assert any(c.http_status == 429 for c in fake_slack.calls_to("chat.postMessage"))
+
+
+@pytest.mark.reliability
+def test_missing_scope_names_the_scope_to_add(fake_slack, caplog):
+    fake_slack.scopes.discard("channels:write.topic")
+    create()
+    with caplog.at_level(logging.ERROR, logger="slackbridge"):
+        run_worker()
+    errors = [r.getMessage() for r in caplog.records if r.name.startswith("slackbridge")]
+    assert any("missing_scope" in e and "channels:write.topic" in e for e in errors), errors
