@@ -7,6 +7,7 @@ class SlackbridgeConfig(AppConfig):
 
     def ready(self) -> None:
         from incidents.signals import component_changed, incident_changed
+        from slackbridge import checks  # noqa: F401 (registers the start-up checks)
         from slackbridge.receivers import on_component_changed, on_incident_changed
         from slackbridge.reminders import check_settings
 

@@ -104,19 +104,29 @@ class SlackCallError(Exception):
     """
 
     def __init__(
-        self, method: str, code: str, *, transient: bool, status: int | None = None, retry_after: float | None = None
+        self,
+        method: str,
+        code: str,
+        *,
+        transient: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+        needed: str = "",
     ) -> None:
-        super().__init__(f"{method}: {code}" + (f" (HTTP {status})" if status else ""))
+        detail = f" (needs {needed})" if needed else ""
+        super().__init__(f"{method}: {code}{detail}" + (f" (HTTP {status})" if status else ""))
         self.method = method
         self.code = code
         self.transient = transient
         self.status = status
         self.retry_after = retry_after
+        self.needed = needed  # for missing_scope: the scope Slack says is needed
 
     def hint(self, *, channel: str = "") -> str:
         """What a person has to fix, for permanent errors (empty for others)."""
         template = PERMANENT_ERRORS.get(self.code, "")
-        return template.format(channel=channel or "the channel", detail=self.code)
+        detail = f"{self.method} needs `{self.needed}`" if self.needed else self.code
+        return template.format(channel=channel or "the channel", detail=detail)
 
 
 def worker_client() -> WebClient:
@@ -136,6 +146,10 @@ def worker_call(method: str, **params: Any) -> dict:
     client = worker_client()
     attempts = max(1, settings.SLACK_RETRY_ATTEMPTS)
     failures = waits = 0
+    waited = 0.0
+    # The sync renews its lease before each call, so all waiting inside one call must end well
+    # before the lease does; otherwise a second worker could take the item and post twice.
+    budget = int(getattr(settings, "SLACK_SYNC_LEASE_SECONDS", 120)) / 2
     while True:
         error = _call_once(client, method, params)
         if isinstance(error, dict):
@@ -145,15 +159,20 @@ def worker_call(method: str, **params: Any) -> dict:
             raise error
         if error.retry_after is not None:
             waits += 1
-            if error.retry_after > settings.SLACK_RETRY_MAX_WAIT or waits > RATE_LIMIT_MAX_WAITS:
+            too_long = error.retry_after > settings.SLACK_RETRY_MAX_WAIT or waited + error.retry_after > budget
+            if too_long or waits > RATE_LIMIT_MAX_WAITS:
                 raise error
             logger.info("Slack rate-limited %s; waiting %.0f s as asked (Retry-After)", method, error.retry_after)
             time.sleep(error.retry_after)
+            waited += error.retry_after
             continue
         failures += 1
         if failures >= attempts:
             raise error
         pause = settings.SLACK_RETRY_BACKOFF * 2 ** (failures - 1)
+        if waited + pause > budget:
+            raise error
+        waited += pause
         logger.warning("Slack %s failed (%s); retry %d/%d in %.2f s", method, error.code, failures, attempts - 1, pause)
         time.sleep(pause)
 
@@ -176,7 +195,7 @@ def _call_once(client: WebClient, method: str, params: dict) -> dict | SlackCall
             retry_after = _seconds(header)
             return SlackCallError(method, "ratelimited", transient=True, status=status, retry_after=retry_after)
         transient = status >= 500 or code in TRANSIENT_ERRORS
-        return SlackCallError(method, code, transient=transient, status=status)
+        return SlackCallError(method, code, transient=transient, status=status, needed=str(data.get("needed") or ""))
     except (OSError, TimeoutError, HTTPException, SlackRequestError) as exc:
         # urllib wraps refused connections and DNS failures in URLError (an OSError); timeouts are TimeoutError.
         return SlackCallError(method, type(exc).__name__, transient=True)
@@ -193,12 +212,18 @@ def _seconds(header: Any) -> float:
 
 def post_message(*, channel: str, text: str, blocks: list | None = None, thread_ts: str = "") -> str:
     """Post a message (a thread reply when ``thread_ts``); returns its ``ts``."""
+    return post_message_to(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)[1]
+
+
+def post_message_to(*, channel: str, text: str, blocks: list | None = None, thread_ts: str = "") -> tuple[str, str]:
+    """Post a message; returns (channel id, ts) as Slack answered: the id is what later edits need."""
     params: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False}
     if blocks is not None:
         params["blocks"] = blocks
     if thread_ts:
         params["thread_ts"] = thread_ts
-    return str(worker_call("chat.postMessage", **params)["ts"])
+    data = worker_call("chat.postMessage", **params)
+    return str(data.get("channel") or channel), str(data["ts"])
 
 
 def update_message(*, channel: str, ts: str, text: str, blocks: list | None = None) -> None:

@@ -35,6 +35,7 @@ from slackbridge.blocks.monitoring import ACTION_PROBE_OPEN_INCIDENT
 from slackbridge.blocks.reminders import ACTION_ASSIGN_POINT, ACTION_SNOOZE, ASSIGN_BLOCK_PREFIX
 from slackbridge.maintenance_grammar import parse_duration
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
+from slackbridge.tasks import tell_clicker
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,17 @@ def _component_ids(values: list) -> list[int]:
         return [int(v) for v in values]
     except (TypeError, ValueError) as exc:
         raise _field_error("components", "Unknown component.") from exc
+
+
+def _offered_components(view: dict) -> set[int]:
+    """The component ids the submitted form offered as options (read from the view Slack sends back)."""
+    for block in view.get("blocks") or []:
+        if isinstance(block, dict) and block.get("block_id") == "components":
+            options = _dict(block.get("element")).get("options")
+            if isinstance(options, list):
+                values = [_dict(o).get("value") for o in options]
+                return {int(v) for v in values if isinstance(v, str) and v.isdigit()}
+    return set()
 
 
 def _changed_time(submitted: datetime | None, stored: datetime | None) -> bool:
@@ -231,7 +243,10 @@ def submit_update(interaction: Interaction) -> Reply:
     if "status" in v:
         kwargs["status"] = _status(v["status"])
     if "components" in v:
-        kwargs["components"] = _component_ids(v["components"])
+        # The select can offer only 100 options: selections it did not offer are kept, not dropped.
+        offered = _offered_components(view)
+        unseen = {c.pk for c in incident.components.all()} - offered
+        kwargs["components"] = sorted(set(_component_ids(v["components"])) | unseen)
     if "visibility" in v:
         kwargs["visibility"] = Visibility.INTERNAL if modals.INTERNAL in v["visibility"] else Visibility.PUBLIC
     if modals.INTERNAL in (v.get("message_visibility") or []):
@@ -310,16 +325,29 @@ def on_acknowledge(interaction: Interaction, action: dict) -> None:
     services.incident_acknowledge(incident_id=incident.pk, author=interaction.user_id, source=Source.SLACK)
 
 
+def _open_or_tell(interaction: Interaction, incident: Incident, build: Callable[[], dict]) -> None:
+    """Open the form; if Slack refuses (expired trigger, slow Slack), tell the clicker through the
+    payload's response_url (by the worker: nothing but views.open is called on the request path)."""
+    problem = forms.open_form(interaction.trigger_id, build)
+    if problem is None or not interaction.response_url:
+        return
+    text = (
+        f":warning: Could not open the form for {incident.key} ({problem}). Nothing was changed. "
+        f"Click the button again, or use `/update-incident {incident.key}`."
+    )
+    tell_clicker.enqueue(response_url=interaction.response_url, text=text)
+
+
 def on_update_button(interaction: Interaction, action: dict) -> None:
     incident = _action_incident(action)
     if incident is not None:
-        client.try_open_view(trigger_id=interaction.trigger_id, view=forms.update_modal_for(incident))
+        _open_or_tell(interaction, incident, lambda: forms.update_modal_for(incident))
 
 
 def on_resolve_button(interaction: Interaction, action: dict) -> None:
     incident = _action_incident(action)
     if incident is not None:
-        client.try_open_view(trigger_id=interaction.trigger_id, view=modals.resolve_modal(incident=incident))
+        _open_or_tell(interaction, incident, lambda: modals.resolve_modal(incident=incident))
 
 
 def on_pick(interaction: Interaction, action: dict) -> None:

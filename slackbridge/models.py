@@ -70,6 +70,24 @@ class ChannelTopic(models.Model):
         return f"{self.channel}: {self.topic[:40]}"
 
 
+class HandledRequest(models.Model):
+    """A signed Slack request already handled, and the reply it got (SPEC §3: idempotency).
+
+    Keyed by the hash of its signature base (timestamp and raw body), in the database every
+    web process shares, so a retry (``X-Slack-Retry-Num``) or a replay within 10 minutes gets
+    the first reply and changes nothing, whichever process it reaches. ``done`` is False
+    while the first request is still being handled.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    done = models.BooleanField(default=False)
+    reply = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key[:12]} {'answered' if self.done else 'in progress'}"
+
+
 class SyncLease(models.Model):
     """A short, expiring lock held while one worker talks to Slack about one thing.
 

@@ -96,6 +96,12 @@ class Interaction:
         return str(self.payload.get("trigger_id") or "")
 
     @property
+    def response_url(self) -> str:
+        """Where to send a message to the person who acted (block actions carry one; 30 minutes, 5 uses)."""
+        url = self.payload.get("response_url")
+        return url if isinstance(url, str) else ""
+
+    @property
     def view(self) -> dict:
         view = self.payload.get("view")
         return view if isinstance(view, dict) else {}
@@ -162,6 +168,8 @@ def interaction_payload(fields: Mapping[str, str]) -> Any:
         return json.loads(fields.get("payload") or "")
     except ValueError as exc:
         raise SlackRequestError(400, "The `payload` field is not JSON.") from exc
+    except RecursionError as exc:  # e.g. 5,000 nested arrays: not a ValueError
+        raise SlackRequestError(400, "The `payload` field is nested too deeply.") from exc
 
 
 def team_allowed(team_id: str) -> bool:

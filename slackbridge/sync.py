@@ -32,7 +32,7 @@ from incidents import selectors
 from incidents.models import Incident, IncidentUpdate, Person, Source
 from incidents.services import SLACK_USER_ID, person_set_display_name
 from slackbridge import client
-from slackbridge.blocks.messages import TOPIC_MAX, TopicItem, channel_topic, headline, thread_reply
+from slackbridge.blocks.messages import TOPIC_MAX, TopicItem, channel_topic, headline, thread_reply, with_actions_id
 from slackbridge.client import SlackCallError
 from slackbridge.models import ChannelTopic, IncidentChannel, MessageKind, SlackMessage, SyncLease
 
@@ -132,8 +132,15 @@ def _is_history(incident: Incident) -> bool:
 def _sync_headline(incident: Incident, channel: str, lease: str, owner: str, counts: dict) -> tuple[str, str]:
     components = list(incident.components.order_by("position", "name").values_list("name", flat=True))
     live = IncidentChannel.objects.filter(incident=incident, archived_at__isnull=True).values("channel", "name").first()
-    message = headline(incident, components=components, channel=(live["channel"], live["name"]) if live else None)
+    last = IncidentUpdate.objects.filter(incident=incident).order_by("-number").values_list("number", flat=True)
+    message = headline(
+        incident,
+        components=components,
+        entry_number=last.first() or 1,
+        channel=(live["channel"], live["name"]) if live else None,
+    )
     digest = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()
+    message = with_actions_id(message, digest[:12])  # a new block id with every edit
     row = SlackMessage.objects.filter(incident=incident, kind=MessageKind.HEADLINE).first()
     if row is None:
         try:
@@ -148,10 +155,13 @@ def _sync_headline(incident: Incident, channel: str, lease: str, owner: str, cou
         )
     if not row.ts:
         lease_renew(lease, owner)
-        ts = _post_claimed(row, text=message["text"], blocks=message["blocks"])
-        SlackMessage.objects.filter(pk=row.pk).update(ts=ts, digest=digest, posted_at=timezone.now())
+        posted_channel, ts = _post_claimed(row, text=message["text"], blocks=message["blocks"])
+        # Slack answers with the channel id, whatever we sent: edits (chat.update) need the id.
+        SlackMessage.objects.filter(pk=row.pk).update(
+            channel=posted_channel, ts=ts, digest=digest, posted_at=timezone.now()
+        )
         counts["posted"] += 1
-        return ts, row.channel
+        return ts, posted_channel
     if row.digest != digest:
         lease_renew(lease, owner)
         try:
@@ -160,10 +170,14 @@ def _sync_headline(incident: Incident, channel: str, lease: str, owner: str, cou
             if err.code != "message_not_found":
                 raise
             logger.warning("%s: the headline was deleted in Slack; posting it again", incident.key)
-            ts = client.post_message(channel=row.channel, text=message["text"], blocks=message["blocks"])
-            SlackMessage.objects.filter(pk=row.pk).update(ts=ts, digest=digest, posted_at=timezone.now())
+            posted_channel, ts = client.post_message_to(
+                channel=row.channel, text=message["text"], blocks=message["blocks"]
+            )
+            SlackMessage.objects.filter(pk=row.pk).update(
+                channel=posted_channel, ts=ts, digest=digest, posted_at=timezone.now()
+            )
             counts["posted"] += 1
-            return ts, row.channel
+            return ts, posted_channel
         SlackMessage.objects.filter(pk=row.pk).update(digest=digest, updated_at=timezone.now())
         counts["edited"] += 1
     return row.ts, row.channel
@@ -190,15 +204,17 @@ def _sync_replies(incident: Incident, channel: str, thread_ts: str, lease: str, 
                 row.claimed_at.isoformat(),
             )
         lease_renew(lease, owner)
-        ts = _post_claimed(row, text=thread_reply(entry), thread_ts=thread_ts)
-        SlackMessage.objects.filter(pk=row.pk).update(ts=ts, posted_at=timezone.now())
+        posted_channel, ts = _post_claimed(row, text=thread_reply(entry), thread_ts=thread_ts)
+        SlackMessage.objects.filter(pk=row.pk).update(channel=posted_channel, ts=ts, posted_at=timezone.now())
         counts["posted"] += 1
 
 
-def _post_claimed(row: SlackMessage, **message) -> str:
-    """Post the message of a claimed row; drop the claim when Slack says it did not post."""
+def _post_claimed(row: SlackMessage, **message) -> tuple[str, str]:
+    """Post the message of a claimed row; drop the claim when Slack says it did not post.
+
+    Returns (channel id, ts) as Slack answered."""
     try:
-        return client.post_message(channel=row.channel, **message)
+        return client.post_message_to(channel=row.channel, **message)
     except SlackCallError as err:
         if err.status is not None:  # Slack answered: nothing was posted (a timeout leaves the claim in doubt)
             SlackMessage.objects.filter(pk=row.pk, ts="").delete()

@@ -13,8 +13,12 @@ Failure policy, in one place:
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.error
+import urllib.request
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils import timezone
@@ -160,6 +164,38 @@ def _retry_later(task_, kwargs: dict, attempt: int, err: SlackCallError) -> dict
 def refresh_names() -> dict:
     """The same refresh as a task, to run it now: ``refresh_names.enqueue()``."""
     return refresh_stale_names()
+
+
+RESPONSE_URL_HOSTS = ("hooks.slack.com",)
+RESPONSE_URL_TIMEOUT = 5
+
+
+def response_url_allowed(url: str) -> bool:
+    """Only Slack's own hooks (or, for tests and self-hosted set-ups, the host of SLACK_API_URL):
+    the URL comes in a signed payload, but never post where Slack would not have sent us."""
+    parts = urlsplit(url or "")
+    if parts.scheme == "https" and parts.hostname in RESPONSE_URL_HOSTS:
+        return True
+    api = urlsplit(settings.SLACK_API_URL or "")
+    return bool(parts.netloc) and (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
+
+
+@task()
+def tell_clicker(response_url: str, text: str) -> dict:
+    """Tell the person who clicked a button what went wrong, as an ephemeral message (response_url)."""
+    if not response_url_allowed(response_url):
+        logger.warning("Not posting to response_url %r: not a Slack hook", response_url[:80])
+        return {"outcome": "refused"}
+    body = json.dumps({"response_type": "ephemeral", "replace_original": False, "text": text}).encode()
+    request = urllib.request.Request(  # noqa: S310 (scheme and host checked above)
+        response_url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=RESPONSE_URL_TIMEOUT) as response:  # noqa: S310
+            return {"outcome": "done", "status": response.status}
+    except (urllib.error.URLError, OSError) as exc:
+        logger.warning("Could not post to response_url: %r", exc)
+        return {"outcome": "failed"}
 
 
 def _arm_safety_net(task_, **kwargs) -> str | None:

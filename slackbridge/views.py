@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from slackbridge import commands as slash_commands
+from slackbridge import dedup
 from slackbridge import interactions as slack_interactions
 from slackbridge.request import (
     MAX_COMMAND_BODY,
@@ -22,6 +23,7 @@ from slackbridge.request import (
     Interaction,
     SlackRequestError,
     SlashCommand,
+    check_body_size,
     form_fields,
     interaction_payload,
     public_base_url,
@@ -31,36 +33,42 @@ from slackbridge.request import (
 logger = logging.getLogger(__name__)
 
 
-def _command(fields: dict[str, str], request: HttpRequest) -> dict | None:
+def _command(fields: dict[str, str], request: HttpRequest, key: str) -> dict | None:
     cmd = SlashCommand.from_fields(fields, base_url=public_base_url(request))
     try:
-        return slash_commands.handle(cmd)
+        return dedup.once(key, lambda: slash_commands.handle(cmd))
     except DatabaseError:
         logger.exception("Slash command %s: the database failed", cmd.command)
         return slash_commands.database_unavailable_reply(cmd)
 
 
-def _interaction(fields: dict[str, str], request: HttpRequest) -> dict | None:
+def _interaction(fields: dict[str, str], request: HttpRequest, key: str) -> dict | None:
     payload = interaction_payload(fields)
     interaction = Interaction.from_payload(payload, base_url=public_base_url(request))
     try:
-        return slack_interactions.handle(interaction)
+        return dedup.once(key, lambda: slack_interactions.handle(interaction))
     except DatabaseError:
         logger.exception("Slack interaction %s: the database failed", interaction.type)
         return slack_interactions.database_unavailable_reply(interaction)
 
 
 def _serve(
-    request: HttpRequest, handler: Callable[[dict[str, str], HttpRequest], dict | None], *, max_body: int
+    request: HttpRequest, handler: Callable[[dict[str, str], HttpRequest, str], dict | None], *, max_body: int
 ) -> HttpResponse:
     """A database failure is answered (200, the handler's own words) rather than left to become a 500,
     which Slack would show as a bare "failed with the error" and the person would not know whether
-    anything was saved."""
+    anything was saved.
+
+    Slack's `ssl_check=1` probe comes unsigned: it gets an empty 200 before any signature work
+    and nothing else is done with it. A repeat of a handled request gets the first reply (dedup).
+    """
     try:
-        fields = form_fields(verify_http_request(request, max_body=max_body))
-        if fields.get("ssl_check") == "1":
+        if _is_ssl_check(request, max_body):
             return HttpResponse(status=200)
-        reply = handler(fields, request)
+        body = verify_http_request(request, max_body=max_body)
+        fields = form_fields(body)
+        key = dedup.request_key(request.headers.get("X-Slack-Request-Timestamp", ""), body)
+        reply = handler(fields, request, key)
     except SlackRequestError as exc:
         if exc.status == 401:
             return HttpResponse(status=401)  # no detail for whoever is probing
@@ -68,6 +76,15 @@ def _serve(
     if reply is None:
         return HttpResponse(status=200)
     return JsonResponse(reply)
+
+
+def _is_ssl_check(request: HttpRequest, max_body: int) -> bool:
+    """Slack's certificate probe: a small form with `ssl_check=1` (and a legacy token), sent unsigned."""
+    check_body_size(request, max_body)
+    try:
+        return form_fields(request.body).get("ssl_check") == "1"
+    except SlackRequestError:
+        return False
 
 
 @csrf_exempt

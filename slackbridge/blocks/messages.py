@@ -17,6 +17,8 @@ from incidents.models import Incident, IncidentUpdate, Severity, Source, Status,
 TOPIC_MAX = 250  # Slack's limit for conversations.setTopic
 ALL_CLEAR_TOPIC = ":white_check_mark: All systems operational"
 HEADER_MAX = 150  # Slack's limit for a header block's text
+FIELD_MAX = 2000  # Slack's limit for each section field (docs/SLACK.md)
+COMPONENTS_SHOWN_MAX = 12  # beyond this the headline says "… +N more"
 ELLIPSIS = "…"
 TOPIC_MIN_TITLE = 12  # below this a cut title says nothing; show fewer incidents instead
 
@@ -184,13 +186,44 @@ def maintenance_buttons(incident: Incident) -> list[dict]:
     return [update]
 
 
-def headline(incident: Incident, *, components: Sequence[str], channel: tuple[str, str] | None = None) -> dict:
+def component_list(names: Sequence[str], *, limit: int = FIELD_MAX - 20, shown: int = COMPONENTS_SHOWN_MAX) -> str:
+    """`Marketplace, Builder, … +52 more` (escaped): as many names as fit in ``limit`` and ``shown``."""
+    if not names:
+        return "None"
+    parts: list[str] = []
+    for i, name in enumerate(names):
+        more = len(names) - i
+        tail = f", … +{more - 1} more" if more > 1 else ""
+        piece = escape(name)
+        if i >= shown or slack_len(", ".join([*parts, piece]) + tail) > limit:
+            return ", ".join(parts) + f"{', ' if parts else ''}… +{more} more"
+        parts.append(piece)
+    return ", ".join(parts)
+
+
+def _field(label: str, value: str) -> str:
+    """A section field, never over Slack's 2000 (values are already escaped; cut without splitting an escape)."""
+    head = f"*{label}*\n"
+    return head + _cut(value, FIELD_MAX - slack_len(head))
+
+
+def headline(
+    incident: Incident,
+    *,
+    components: Sequence[str],
+    entry_number: int = 1,
+    channel: tuple[str, str] | None = None,
+) -> dict:
     """The incident's message in the channel: ``{"text": fallback, "blocks": [...]}``.
 
     Edited in place on every change. Buttons act on the incident; once it is closed only
-    Update is left (to reopen or add the RCA link), with "Postmortem draft" when resolved.
+    Update is left (to reopen or add the RCA link). ``entry_number`` is the incident's last
+    timeline row (staff numbering: creation is #1, "Reported"). Every field stays within
+    Slack's limits whatever the data (60 components of 60 characters show as a cut list).
     ``channel`` is the incident's own live channel as (channel id, name), id empty while it is
-    being opened; without one, an open incident offers "Open channel".
+    being opened; without one, an open incident offers "Open channel"; resolved ones offer
+    "Postmortem draft".
+    The actions block id is left for the caller to make unique per edit (``with_actions_id``).
     """
     if incident.is_maintenance:
         return maintenance_headline(incident, components=components)
@@ -199,25 +232,26 @@ def headline(incident: Incident, *, components: Sequence[str], channel: tuple[st
     if len(header) > HEADER_MAX:
         header = header[: HEADER_MAX - 1] + ELLIPSIS
     fields = [
-        f"*Severity*\n{severity_text(incident.severity)}",
-        f"*Status*\n{status_text(incident.status)}",
-        f"*Point*\n{person(incident.point, incident.point_name)}",
-        f"*Contact*\n{person(incident.contact, incident.contact_name)}",
-        f"*Components*\n{', '.join(escape(c) for c in components) or 'None'}",
-        f"*Reported*\n{slack_date(incident.reported_at)}",
+        _field("Severity", severity_text(incident.severity)),
+        _field("Status", status_text(incident.status)),
+        _field("Point", person(incident.point, incident.point_name)),
+        _field("Contact", person(incident.contact, incident.contact_name)),
+        _field("Components", component_list(components)),
+        _field("Reported", slack_date(incident.reported_at)),
     ]
     if incident.status == Status.RESOLVED and incident.closed_at:
-        fields.append(f"*Resolved*\n{slack_date(incident.closed_at)}")
-        fields.append(f"*Duration*\n{format_duration(incident.closed_at - incident.reported_at)}")
+        fields.append(_field("Resolved", slack_date(incident.closed_at)))
+        fields.append(_field("Duration", format_duration(incident.closed_at - incident.reported_at)))
     if incident.rca_link:
-        fields.append(f"*RCA*\n<{escape(incident.rca_link)}|Root-cause analysis>")
+        link = f"<{escape(incident.rca_link)}|Root-cause analysis>"
+        fields.append(_field("RCA", link if slack_len(link) <= FIELD_MAX - 10 else "(link too long to show)"))
     if channel is not None:
-        fields.append(f"*Channel*\n<#{channel[0]}>" if channel[0] else "*Channel*\nOpening…")
+        fields.append(_field("Channel", f"<#{channel[0]}>" if channel[0] else "Opening…"))
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
-    context = [f"Update #{incident.update_number}"]
+    context = ["#1 · Reported" if entry_number <= 1 else f"Update #{entry_number}"]
     if incident.visibility == Visibility.INTERNAL:
         context.insert(0, ":lock: Internal incident, not on the status page")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
@@ -230,6 +264,15 @@ def headline(incident: Incident, *, components: Sequence[str], channel: tuple[st
     )
     text = f"{key} [{incident.severity}] {escape(incident.title)} — {Status(incident.status).label}"
     return {"text": text, "blocks": blocks}
+
+
+def with_actions_id(message: dict, suffix: str) -> dict:
+    """The headline with its actions block id made unique for this version: Slack asks for a new
+    block_id when a message is updated, or clients may keep showing the old buttons' state."""
+    blocks = [
+        {**b, "block_id": f"{b['block_id']}:{suffix}"} if b.get("type") == "actions" else b for b in message["blocks"]
+    ]
+    return {**message, "blocks": blocks}
 
 
 def buttons(incident: Incident, *, has_channel: bool = True) -> list[dict]:

@@ -153,8 +153,14 @@ def status_options(incident: Incident | None = None) -> list[dict]:
 
 
 def _components_block(components: Sequence[Component], selected: Iterable[int] = ()) -> list[dict]:
-    """The multi-select, or nothing when there are no components (Slack refuses an empty option list)."""
-    options = [option(c.name, str(c.pk)) for c in components[:OPTIONS_MAX]]
+    """The multi-select, or nothing when there are no components (Slack refuses an empty option list).
+
+    Slack allows 100 options: the selected components come first so they are shown (and can be
+    removed); the submission keeps selections the form could not offer (interactions.py).
+    """
+    chosen = {str(pk) for pk in selected}
+    ordered = [c for c in components if str(c.pk) in chosen] + [c for c in components if str(c.pk) not in chosen]
+    options = [option(c.name, str(c.pk)) for c in ordered[:OPTIONS_MAX]]
     if not options:
         return []
     element: dict[str, Any] = {
@@ -162,7 +168,6 @@ def _components_block(components: Sequence[Component], selected: Iterable[int] =
         "options": options,
         "placeholder": plain("Affected services"),
     }
-    chosen = {str(pk) for pk in selected}
     initial = [o for o in options if o["value"] in chosen]
     if initial:
         element["initial_options"] = initial

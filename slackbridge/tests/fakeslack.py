@@ -4,6 +4,14 @@ Tests point a real ``slack_sdk.WebClient(token=..., base_url=fake.api_url)`` at 
 (encoding, status codes, headers, the SDK's error handling) runs as in production, while the state Slack keeps
 (messages, topics, users, modals, trigger ids) stays inspectable and faults (errors, 5xx, rate limits, latency)
 can be injected per method.
+
+It is as strict as Slack where our code could otherwise get away with something (docs/SLACK.md
+lists each rule with Slack's page): Block Kit payloads are checked against Slack's documented
+limits and with slack_sdk's own models (``validate_json()``), a violation answering
+``invalid_blocks``; ``chat.update`` and ``conversations.setTopic`` take channel ids only;
+``chat.postMessage`` answers with the channel id whatever it was given; and, when switched on
+(``post_rate_limit()``), posting to one channel faster than about one message a second gets
+429 with ``Retry-After``. It also serves ``response_url`` posts (``response_url()``).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 import secrets
 import threading
 import time
@@ -19,6 +28,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 JSONDict = dict[str, Any]
 Reply = tuple[int, JSONDict, dict[str, str]]  # HTTP status, JSON body, extra headers
@@ -29,6 +42,228 @@ _API = "/api/"
 _JSON_ARGS = ("blocks", "attachments", "view")  # arrive as JSON strings when form-encoded
 _MESSAGE_ARGS = ("text", "blocks", "attachments")
 _VIEW_META = ("id", "team_id", "app_id", "bot_id", "state", "root_view_id")
+_RESPONSE = "/response/"
+# The bot scope each served method needs (Slack's method pages); a method not listed needs none here.
+# A token without it gets ``missing_scope`` with ``needed``, as from Slack.
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "conversations.setTopic": "channels:write.topic",
+    "conversations.info": "channels:read",
+    "users.info": "users:read",
+}
+
+# Slack's documented Block Kit limits (https://api.slack.com/reference/block-kit/blocks, …/composition-objects,
+# …/block-elements, https://api.slack.com/reference/surfaces/views). docs/SLACK.md cites each one.
+MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100
+SECTION_TEXT_MAX = 3000
+SECTION_FIELDS_MAX = 10
+SECTION_FIELD_MAX = 2000
+HEADER_TEXT_MAX = 150
+CONTEXT_ELEMENTS_MAX = 10
+ACTIONS_ELEMENTS_MAX = 25
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+OPTION_TEXT_MAX = 75
+OPTION_VALUE_MAX = 150
+OPTIONS_MAX = 100
+OPTION_GROUPS_MAX = 100
+VIEW_TITLE_MAX = 24
+PRIVATE_METADATA_MAX = 3000
+ID_MAX = 255  # block_id, action_id, callback_id
+LABEL_MAX = 2000
+PLACEHOLDER_MAX = 150
+TEXT_MAX = 40000  # chat.postMessage `text` is truncated beyond this; we refuse, to notice
+
+
+def block_errors(blocks: Any, *, limit: int) -> list[str]:
+    """What Slack would refuse in ``blocks`` (``[]`` if nothing), each with a JSON pointer as Slack gives it."""
+    if not isinstance(blocks, list):
+        return ["must be an array [json-pointer:/blocks]"]
+    errors: list[str] = []
+    if len(blocks) > limit:
+        errors.append(f"must contain at most {limit} blocks [json-pointer:/blocks]")
+    block_ids: set[str] = set()
+    for i, block in enumerate(blocks):
+        errors += _block_errors(block, f"/blocks/{i}", block_ids)
+        if isinstance(block, dict) and not any(e.startswith(f"/blocks/{i}") for e in errors):
+            try:
+                parsed = Block.parse(block)
+                if parsed is None:
+                    errors.append(f"unknown block type [json-pointer:/blocks/{i}/type]")
+                else:
+                    parsed.validate_json()
+            except (SlackObjectFormationError, KeyError, TypeError, AttributeError) as exc:
+                errors.append(f"{exc} [json-pointer:/blocks/{i}]")
+    return errors
+
+
+def _text_errors(obj: Any, where: str, *, limit: int, plain_only: bool = False) -> list[str]:
+    if not isinstance(obj, dict) or obj.get("type") not in ("plain_text", "mrkdwn"):
+        return [f"must be a text object [json-pointer:{where}]"]
+    if plain_only and obj["type"] != "plain_text":
+        return [f"must be plain_text [json-pointer:{where}/type]"]
+    text = obj.get("text")
+    if not isinstance(text, str) or not text:
+        return [f"must be more than 0 characters [json-pointer:{where}/text]"]
+    if len(text) > limit:
+        return [f"must be less than {limit + 1} characters [json-pointer:{where}/text]"]
+    return []
+
+
+def _id_errors(obj: dict, key: str, where: str, seen: set[str] | None = None) -> list[str]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, str) or not value or len(value) > ID_MAX:
+        return [f"must be 1..{ID_MAX} characters [json-pointer:{where}/{key}]"]
+    if seen is not None:
+        if value in seen:
+            return [f"must be unique [json-pointer:{where}/{key}]"]
+        seen.add(value)
+    return []
+
+
+def _option_errors(options: Any, where: str) -> list[str]:
+    if not isinstance(options, list) or not options:
+        return [f"must be a non-empty array [json-pointer:{where}]"]
+    errors = [f"must contain at most {OPTIONS_MAX} items [json-pointer:{where}]"] if len(options) > OPTIONS_MAX else []
+    for i, opt in enumerate(options):
+        if not isinstance(opt, dict):
+            errors.append(f"must be an object [json-pointer:{where}/{i}]")
+            continue
+        errors += _text_errors(opt.get("text"), f"{where}/{i}/text", limit=OPTION_TEXT_MAX)
+        value = opt.get("value")
+        if not isinstance(value, str) or not value or len(value) > OPTION_VALUE_MAX:
+            errors.append(f"must be 1..{OPTION_VALUE_MAX} characters [json-pointer:{where}/{i}/value]")
+    return errors
+
+
+def _element_errors(element: Any, where: str) -> list[str]:
+    if not isinstance(element, dict) or not isinstance(element.get("type"), str):
+        return [f"must be an element object [json-pointer:{where}]"]
+    errors = _id_errors(element, "action_id", where)
+    kind = element["type"]
+    if kind == "button":
+        errors += _text_errors(element.get("text"), f"{where}/text", limit=BUTTON_TEXT_MAX, plain_only=True)
+        value = element.get("value")
+        if value is not None and (not isinstance(value, str) or len(value) > BUTTON_VALUE_MAX):
+            errors.append(f"must be at most {BUTTON_VALUE_MAX} characters [json-pointer:{where}/value]")
+    if "placeholder" in element:
+        errors += _text_errors(element["placeholder"], f"{where}/placeholder", limit=PLACEHOLDER_MAX, plain_only=True)
+    if kind in ("static_select", "multi_static_select", "checkboxes", "radio_buttons", "overflow"):
+        if "option_groups" in element:
+            groups = element["option_groups"]
+            if not isinstance(groups, list) or not groups or len(groups) > OPTION_GROUPS_MAX:
+                errors.append(f"must contain 1..{OPTION_GROUPS_MAX} groups [json-pointer:{where}/option_groups]")
+            else:
+                total = 0
+                for g, group in enumerate(groups):
+                    options = group.get("options") if isinstance(group, dict) else None
+                    total += len(options) if isinstance(options, list) else 0
+                    errors += _option_errors(options, f"{where}/option_groups/{g}/options")
+                if total > OPTIONS_MAX:
+                    errors.append(f"must contain at most {OPTIONS_MAX} options [json-pointer:{where}/option_groups]")
+        else:
+            errors += _option_errors(element.get("options"), f"{where}/options")
+    if kind == "plain_text_input":
+        max_length = element.get("max_length")
+        if max_length is not None and not (isinstance(max_length, int) and 1 <= max_length <= 3000):
+            errors.append(f"must be 1..3000 [json-pointer:{where}/max_length]")
+        initial = element.get("initial_value")
+        if isinstance(initial, str) and len(initial) > 3000:
+            errors.append(f"must be at most 3000 characters [json-pointer:{where}/initial_value]")
+    return errors
+
+
+def _block_errors(block: Any, where: str, block_ids: set[str]) -> list[str]:
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        return [f"must be a block object [json-pointer:{where}]"]
+    errors = _id_errors(block, "block_id", where, block_ids)
+    kind = block["type"]
+    if kind == "header":
+        errors += _text_errors(block.get("text"), f"{where}/text", limit=HEADER_TEXT_MAX, plain_only=True)
+    elif kind == "section":
+        if "text" not in block and "fields" not in block:
+            errors.append(f"must have text or fields [json-pointer:{where}]")
+        if "text" in block:
+            errors += _text_errors(block["text"], f"{where}/text", limit=SECTION_TEXT_MAX)
+        if "fields" in block:
+            fields = block["fields"]
+            if not isinstance(fields, list) or not fields or len(fields) > SECTION_FIELDS_MAX:
+                errors.append(f"must contain 1..{SECTION_FIELDS_MAX} fields [json-pointer:{where}/fields]")
+            else:
+                for f, text in enumerate(fields):
+                    errors += _text_errors(text, f"{where}/fields/{f}", limit=SECTION_FIELD_MAX)
+        if "accessory" in block:
+            errors += _element_errors(block["accessory"], f"{where}/accessory")
+    elif kind == "context":
+        elements = block.get("elements")
+        if not isinstance(elements, list) or not elements or len(elements) > CONTEXT_ELEMENTS_MAX:
+            errors.append(f"must contain 1..{CONTEXT_ELEMENTS_MAX} elements [json-pointer:{where}/elements]")
+        else:
+            for e, element in enumerate(elements):
+                if isinstance(element, dict) and element.get("type") in ("plain_text", "mrkdwn"):
+                    errors += _text_errors(element, f"{where}/elements/{e}", limit=SECTION_TEXT_MAX)
+    elif kind == "actions":
+        elements = block.get("elements")
+        if not isinstance(elements, list) or not elements or len(elements) > ACTIONS_ELEMENTS_MAX:
+            errors.append(f"must contain 1..{ACTIONS_ELEMENTS_MAX} elements [json-pointer:{where}/elements]")
+        else:
+            for e, element in enumerate(elements):
+                errors += _element_errors(element, f"{where}/elements/{e}")
+    elif kind == "input":
+        errors += _text_errors(block.get("label"), f"{where}/label", limit=LABEL_MAX, plain_only=True)
+        if "hint" in block:
+            errors += _text_errors(block["hint"], f"{where}/hint", limit=LABEL_MAX, plain_only=True)
+        errors += _element_errors(block.get("element"), f"{where}/element")
+    return errors
+
+
+def view_errors(view: Any) -> list[str]:
+    """What Slack would refuse in a modal (blocks as above, plus the view's own limits)."""
+    if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
+        return ["must be a modal or home view [json-pointer:/view/type]"]
+    errors = []
+    for key in ("title", "submit", "close"):
+        if key in view or key == "title" and view["type"] == "modal":
+            errors += _text_errors(view.get(key), f"/view/{key}", limit=VIEW_TITLE_MAX, plain_only=True)
+    metadata = view.get("private_metadata")
+    if metadata is not None and (not isinstance(metadata, str) or len(metadata) > PRIVATE_METADATA_MAX):
+        errors.append(f"must be at most {PRIVATE_METADATA_MAX} characters [json-pointer:/view/private_metadata]")
+    errors += _id_errors(view, "callback_id", "/view")
+    blocks = view.get("blocks")
+    errors += block_errors(blocks, limit=VIEW_BLOCKS_MAX)
+    if not errors:
+        try:
+            View(**{k: v for k, v in view.items() if k in _VIEW_FIELDS}).validate_json()
+        except (SlackObjectFormationError, TypeError) as exc:
+            errors.append(f"{exc} [json-pointer:/view]")
+    return errors
+
+
+_VIEW_FIELDS = (
+    "type",
+    "title",
+    "blocks",
+    "close",
+    "submit",
+    "private_metadata",
+    "callback_id",
+    "clear_on_close",
+    "notify_on_close",
+    "external_id",
+)
+
+
+class InvalidBlocks(Exception):
+    """Raised inside handlers to answer ``invalid_blocks`` with Slack's list of errors."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -102,6 +337,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, reply, headers = self.server.fake._handle(url.path[len(_API) :], params, token, received)
         elif url.path.startswith(UPLOAD_PATH):
             status, reply, headers = self.server.fake._receive_upload(url.path[len(UPLOAD_PATH) :], body, received)
+        elif url.path.startswith(_RESPONSE):
+            status, reply, headers = self.server.fake._handle_response_url(url.path[len(_RESPONSE) :], params)
         else:
             status, reply, headers = 404, {"ok": False, "error": "not_found"}, {}
         data = json.dumps(reply).encode()
@@ -305,8 +542,11 @@ class FakeSlack(_ChannelsAndFiles):
     test thread inspects and reconfigures the fake.
     """
 
-    def __init__(self, tokens: tuple[str, ...] = ("xoxb-test",), trigger_ttl: float = 3.0) -> None:
+    def __init__(
+        self, tokens: tuple[str, ...] = ("xoxb-test",), trigger_ttl: float = 3.0, scopes: set[str] | None = None
+    ) -> None:
         self.tokens = set(tokens)
+        self.scopes = set(METHOD_SCOPES.values()) if scopes is None else set(scopes)  # granted to every token
         self.trigger_ttl = trigger_ttl  # Slack's trigger ids die 3 s after the interaction
         self.channels: dict[str, JSONDict] = {}  # id -> {name, topic, members}
         self.users: dict[str, JSONDict] = {}
@@ -321,6 +561,9 @@ class FakeSlack(_ChannelsAndFiles):
         self._delays: list[tuple[float, str | None, tuple[str, ...]]] = []
         self._seq = itertools.count(1)
         self._last_ts_us = 0
+        self._post_rate: tuple[float, float] | None = None  # (messages per second, burst) when switched on
+        self._buckets: dict[str, tuple[float, float]] = {}  # channel id -> (tokens, monotonic time)
+        self.responses: dict[str, list[JSONDict]] = {}  # response_url key -> bodies posted to it
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.add_channel(DEFAULT_CHANNEL, "incidents")
@@ -455,6 +698,20 @@ class FakeSlack(_ChannelsAndFiles):
     def rate_limit(self, retry_after: int = 2, method: str | None = None, times: int | None = 1) -> None:
         self._add_fault(_Fault(method, times, 429, "ratelimited", {"Retry-After": str(retry_after)}))
 
+    def post_rate_limit(self, per_second: float = 1.0, burst: int = 1) -> None:
+        """Switch on Slack's per-channel limit for ``chat.postMessage`` (about one message a second,
+        short bursts allowed): beyond it, 429 with ``Retry-After``. Off by default so the suite stays fast."""
+        with self._lock:
+            self._post_rate = (per_second, float(burst))
+            self._buckets.clear()
+
+    def response_url(self, key: str = "") -> str:
+        """A ``response_url`` as Slack puts in payloads; what is posted to it lands in ``responses[key]``."""
+        key = key or secrets.token_hex(6)
+        with self._lock:
+            self.responses.setdefault(key, [])
+        return f"{self.url}{_RESPONSE}{key}"
+
     def delay(self, seconds: float, method: str | None = None, except_methods: tuple[str, ...] = ()) -> None:
         """Sleep before answering matching calls (several matching delays add up)."""
         with self._lock:
@@ -500,20 +757,57 @@ class FakeSlack(_ChannelsAndFiles):
                 raise SlackError("not_authed")
             if token not in self.tokens:
                 raise SlackError("invalid_auth")
+            needed = METHOD_SCOPES.get(method)
+            if needed and needed not in self.scopes:
+                provided = ",".join(sorted(self.scopes))
+                return 200, {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}, {}
             for key in _JSON_ARGS:
                 if isinstance(params.get(key), str):
                     params[key] = json.loads(params[key])
             return 200, {"ok": True, **handler(params)}, {}
+        except RecursionError:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
         except ValueError:
             return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        except InvalidBlocks as err:
+            body = {"ok": False, "error": "invalid_blocks", "errors": err.errors}
+            return 200, {**body, "response_metadata": {"messages": [f"[ERROR] {e}" for e in err.errors]}}, {}
+        except _RateLimited as limited:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited.retry_after)}
         except SlackError as err:
             return 200, {"ok": False, "error": err.code}, {}
 
-    def _channel(self, ref: Any, member: bool = True) -> tuple[str, JSONDict]:
-        """Resolve an id, a name or ``#name`` as Slack does."""
-        name = str(ref or "").removeprefix("#")
+    def _handle_response_url(self, key: str, params: JSONDict | None) -> Reply:
+        """Slack's response_url: accepts a message (JSON) for 30 minutes, up to five times."""
+        with self._lock:
+            if key not in self.responses or params is None:
+                return 404, {"ok": False, "error": "no_service"}, {}
+            if len(self.responses[key]) >= 5:
+                return 404, {"ok": False, "error": "used_url"}, {}
+            if params.get("blocks") is not None and block_errors(params["blocks"], limit=MESSAGE_BLOCKS_MAX):
+                return 400, {"ok": False, "error": "invalid_blocks"}, {}
+            if not params.get("text") and not params.get("blocks"):
+                return 400, {"ok": False, "error": "no_text"}, {}
+            self.responses[key].append(dict(params))
+            return 200, {"ok": True}, {}
+
+    def _take_post_token(self, cid: str) -> None:
+        if self._post_rate is None:
+            return
+        rate, burst = self._post_rate
+        now = time.monotonic()
+        tokens, last = self._buckets.get(cid, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        if tokens < 1:
+            self._buckets[cid] = (tokens, now)
+            raise _RateLimited(max(1, math.ceil((1 - tokens) / rate)))
+        self._buckets[cid] = (tokens - 1, now)
+
+    def _channel(self, ref: Any, member: bool = True, ids_only: bool = False) -> tuple[str, JSONDict]:
+        """Resolve an id, or (where Slack allows it, ``chat.postMessage``) a name or ``#name``."""
+        name = str(ref or "") if ids_only else str(ref or "").removeprefix("#")
         for cid, chan in self.channels.items():
-            if name in (cid, chan["name"]):
+            if name == cid or (not ids_only and name == chan["name"]):
                 if member and BOT_USER_ID not in chan["members"]:
                     raise SlackError("not_in_channel")
                 if member and chan.get("is_archived"):
@@ -546,6 +840,7 @@ class FakeSlack(_ChannelsAndFiles):
     def _new_message(self, params: JSONDict) -> JSONDict:
         if not any(params.get(k) for k in _MESSAGE_ARGS):
             raise SlackError("no_text")
+        _check_message(params)
         msg = {
             "type": "message",
             "user": BOT_USER_ID,
@@ -572,6 +867,7 @@ class FakeSlack(_ChannelsAndFiles):
     def _api_chat_postMessage(self, params: JSONDict) -> JSONDict:
         cid, _ = self._channel(params.get("channel"))
         msg = self._new_message(params)
+        self._take_post_token(cid)
         for parent in self._messages.get(cid, []):
             if parent["ts"] == msg.get("thread_ts"):  # as in Slack, the parent now heads a thread
                 parent["thread_ts"] = parent["ts"]
@@ -580,7 +876,8 @@ class FakeSlack(_ChannelsAndFiles):
         return {"channel": cid, "ts": msg["ts"], "message": copy.deepcopy(msg)}
 
     def _api_chat_update(self, params: JSONDict) -> JSONDict:
-        cid, _ = self._channel(params.get("channel"))
+        cid, _ = self._channel(params.get("channel"), ids_only=True)
+        _check_message(params)
         msg = self._find_message(cid, params.get("ts"))
         msg.update({k: params[k] for k in _MESSAGE_ARGS if k in params})
         msg["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
@@ -599,7 +896,7 @@ class FakeSlack(_ChannelsAndFiles):
         return {"channel": self._channel_info(*self._channel(params.get("channel"), member=False))}
 
     def _api_conversations_setTopic(self, params: JSONDict) -> JSONDict:
-        cid, chan = self._channel(params.get("channel"))
+        cid, chan = self._channel(params.get("channel"), ids_only=True)
         topic = str(params.get("topic", ""))
         if len(topic) > TOPIC_MAX:
             raise SlackError("too_long")
@@ -637,5 +934,25 @@ class FakeSlack(_ChannelsAndFiles):
     def _store_view(self, view: Any, meta: JSONDict) -> JSONDict:
         if not isinstance(view, dict):
             raise SlackError("invalid_arguments")
+        errors = view_errors(view)
+        if errors:
+            raise InvalidBlocks(errors)
         self.views[meta["id"]] = {**view, **meta, "hash": secrets.token_hex(8)}
         return {"view": copy.deepcopy(self.views[meta["id"]])}
+
+
+class _RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def _check_message(params: JSONDict) -> None:
+    """chat.postMessage / chat.update: blocks within Block Kit's limits, text within Slack's."""
+    text = params.get("text")
+    if isinstance(text, str) and len(text) > TEXT_MAX:
+        raise SlackError("msg_too_long")
+    if params.get("blocks") is not None:
+        errors = block_errors(params["blocks"], limit=MESSAGE_BLOCKS_MAX)
+        if errors:
+            raise InvalidBlocks(errors)

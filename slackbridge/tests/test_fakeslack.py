@@ -22,7 +22,7 @@ from slackbridge.tests.fakeslack import DEFAULT_CHANNEL, FakeSlack
 TOKEN = "xoxb-test"
 TS_RE = re.compile(r"^\d{10}\.\d{6}$")
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*SEV1*"}}]
-MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Declare"}, "blocks": []}
+MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Declare"}, "blocks": BLOCKS}
 
 
 @pytest.fixture
@@ -299,3 +299,124 @@ def test_concurrent_calls_are_all_recorded(fake: FakeSlack, client: WebClient) -
     assert ts == sorted(ts)
     fake.reset_calls()
     assert fake.calls == []
+
+
+# -- as strict as Slack ---------------------------------------------------------------------------------------
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _button(text: str = "Go", value: str = "1") -> dict:
+    return {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": "go", "value": value}
+
+
+def _options(n: int, label: str = "x") -> list[dict]:
+    return [{"text": {"type": "plain_text", "text": label}, "value": str(i)} for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("blocks", "pointer"),
+    [
+        ([_section("x" * 3001)], "/blocks/0/text/text"),
+        ([{"type": "section", "fields": [{"type": "mrkdwn", "text": "x" * 2001}]}], "/blocks/0/fields/0"),
+        ([{"type": "section", "fields": [{"type": "mrkdwn", "text": "x"}] * 11}], "/blocks/0/fields"),
+        ([{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}], "/blocks/0/text/text"),
+        ([_section("x")] * 51, "/blocks"),
+        ([{"type": "actions", "elements": [_button("x" * 76)]}], "/blocks/0/elements/0/text/text"),
+        ([{"type": "actions", "elements": [_button(value="x" * 2001)]}], "/blocks/0/elements/0/value"),
+        ([_section("")], "/blocks/0/text/text"),
+        ([{**_section("a"), "block_id": "same"}, {**_section("b"), "block_id": "same"}], "/blocks/1/block_id"),
+    ],
+)
+def test_messages_over_block_kit_limits_are_refused(fake: FakeSlack, client: WebClient, blocks, pointer) -> None:
+    err = slack_error(lambda: client.chat_postMessage(channel=DEFAULT_CHANNEL, text="x", blocks=blocks))
+    assert err.response["error"] == "invalid_blocks"
+    assert any(pointer in e for e in err.response["errors"]), err.response["errors"]
+    assert fake.messages(DEFAULT_CHANNEL) == []
+    posted = client.chat_postMessage(channel=DEFAULT_CHANNEL, text="x", blocks=BLOCKS)
+    err = slack_error(lambda: client.chat_update(channel=DEFAULT_CHANNEL, ts=posted["ts"], text="x", blocks=blocks))
+    assert err.response["error"] == "invalid_blocks"
+    assert fake.message(DEFAULT_CHANNEL, posted["ts"])["blocks"] == BLOCKS
+
+
+def _modal(**fields) -> dict:
+    return {**MODAL, **fields}
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        _modal(title={"type": "plain_text", "text": "x" * 25}),
+        _modal(submit={"type": "plain_text", "text": "x" * 25}),
+        _modal(close={"type": "plain_text", "text": "x" * 25}),
+        _modal(private_metadata="x" * 3001),
+        _modal(blocks=[_section("x")] * 101),
+        _modal(
+            blocks=[
+                {
+                    "type": "input",
+                    "label": {"type": "plain_text", "text": "C"},
+                    "element": {"type": "multi_static_select", "action_id": "c", "options": _options(101)},
+                }
+            ]
+        ),
+        _modal(
+            blocks=[
+                {
+                    "type": "input",
+                    "label": {"type": "plain_text", "text": "C"},
+                    "element": {"type": "static_select", "action_id": "c", "options": _options(2, "x" * 76)},
+                }
+            ]
+        ),
+    ],
+)
+def test_views_over_limits_are_refused(fake: FakeSlack, client: WebClient, view) -> None:
+    err = slack_error(lambda: client.views_open(trigger_id=fake.new_trigger(), view=view))
+    assert err.response["error"] == "invalid_blocks"
+    assert fake.views == {}
+
+
+def test_views_within_limits_pass(fake: FakeSlack, client: WebClient) -> None:
+    view = _modal(
+        title={"type": "plain_text", "text": "x" * 24},
+        private_metadata="x" * 3000,
+        blocks=[_section("x" * 3000)] * 100,
+    )
+    assert client.views_open(trigger_id=fake.new_trigger(), view=view)["ok"]
+
+
+def test_channel_ids_only_where_slack_wants_them(fake: FakeSlack, client: WebClient) -> None:
+    posted = client.chat_postMessage(channel="#incidents", text="x")
+    assert posted["channel"] == DEFAULT_CHANNEL
+    err = slack_error(lambda: client.chat_update(channel="#incidents", ts=posted["ts"], text="y"))
+    assert err.response["error"] == "channel_not_found"
+    err = slack_error(lambda: client.conversations_setTopic(channel="incidents", topic="t"))
+    assert err.response["error"] == "channel_not_found"
+    fake.remove_bot_from(DEFAULT_CHANNEL)
+    err = slack_error(lambda: client.conversations_setTopic(channel=DEFAULT_CHANNEL, topic="t"))
+    assert err.response["error"] == "not_in_channel"
+
+
+def test_post_rate_limit_per_channel(fake: FakeSlack, client: WebClient) -> None:
+    client.chat_postMessage(channel=DEFAULT_CHANNEL, text="1")
+    client.chat_postMessage(channel=DEFAULT_CHANNEL, text="2")  # off by default
+    fake.post_rate_limit(per_second=1.0, burst=1)
+    client.chat_postMessage(channel=DEFAULT_CHANNEL, text="3")
+    err = slack_error(lambda: client.chat_postMessage(channel=DEFAULT_CHANNEL, text="4"))
+    assert err.response.status_code == 429
+    assert int(err.response.headers["Retry-After"]) >= 1
+    fake.add_channel("C0OTHER", "other")
+    client.chat_postMessage(channel="C0OTHER", text="other channels have their own budget")
+    time.sleep(1.05)
+    client.chat_postMessage(channel=DEFAULT_CHANNEL, text="5")
+    assert [m["text"] for m in fake.messages(DEFAULT_CHANNEL)] == ["1", "2", "3", "5"]
+
+
+def test_response_url_records_posts(fake: FakeSlack) -> None:
+    url = fake.response_url("click")
+    body = json.dumps({"response_type": "ephemeral", "text": "Could not open the form"}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request) as resp:  # noqa: S310
+        assert resp.status == 200
+    assert fake.responses["click"] == [{"response_type": "ephemeral", "text": "Could not open the form"}]

@@ -274,3 +274,57 @@ def test_interaction_from_other_workspace_is_refused(client, fake_slack, setting
     body = submit(client, create_payload())
     assert "only serves its own Slack workspace" in body["errors"]["title"]
     assert not Incident.objects.exists()
+
+
+def test_button_whose_form_cannot_open_tells_the_clicker_by_response_url(client, fake_slack):
+    from slackbridge.tests.syncutil import run_worker
+
+    incident = make_incident("Form will fail")
+    payload = for_incident(fixture("headline_update_click"), incident.pk)
+    payload["trigger_id"] = "1.2.expired"
+    payload["response_url"] = fake_slack.response_url("click")
+    response = send_interaction(client, payload)
+    assert response.status_code == 200
+    assert [c.method for c in fake_slack.calls] == ["views.open"]  # nothing else on the request path
+    run_worker()
+    (told,) = fake_slack.responses["click"]
+    assert told["response_type"] == "ephemeral"
+    assert f"Could not open the form for {incident.key}" in told["text"]
+    assert "invalid_trigger_id" in told["text"]
+
+
+def test_response_url_elsewhere_is_not_posted_to(settings):
+    from slackbridge.tasks import response_url_allowed
+
+    settings.SLACK_API_URL = "https://slack.com/api/"
+    assert response_url_allowed("https://hooks.slack.com/actions/T1/2/abc")
+    assert not response_url_allowed("http://hooks.slack.com/actions/T1/2/abc")
+    assert not response_url_allowed("https://evil.example/hooks.slack.com")
+    assert not response_url_allowed("https://hooks.slack.com.evil.example/x")
+
+
+def test_untouched_update_form_keeps_components_beyond_the_first_100(client, fake_slack):
+    from slackbridge.client import open_view
+    from slackbridge.forms import update_modal_for
+
+    components = [make_component(f"Service {n:03d}", slug=f"svc-{n}") for n in range(120)]
+    affected = [components[0], *components[105:110]]
+    incident = make_incident("Wide outage")
+    services.incident_update(incident_id=incident.pk, author="U0X", source=Source.SLACK, components=affected)
+    view = open_view(trigger_id=fake_slack.new_trigger(), view=update_modal_for(incident))["view"]
+    block = next(b for b in view["blocks"] if b.get("block_id") == "components")
+    assert len(block["element"]["options"]) == 100  # Slack's limit (the strict fake accepted it)
+    # Submit the form as Slack would, untouched: its state holds the initial selections.
+    payload = for_incident(fixture("update_incident_modal_submission"), incident.pk)
+    payload["view"]["blocks"] = view["blocks"]
+    set_state(payload, "components", selected_options=block["element"]["initial_options"])
+    for field in ("title", "status", "severity"):
+        payload["view"]["state"]["values"].pop(field, None)
+    before = incident.updates.count()
+    submit(client, payload)
+    assert set(incident.components.all()) == set(affected)
+    # Removing one that the form showed still works, and keeps the others.
+    set_state(payload, "components", selected_options=block["element"]["initial_options"][1:])
+    submit(client, payload)
+    assert set(incident.components.all()) == set(affected) - {components[0]}
+    assert incident.updates.count() >= before

@@ -2,6 +2,8 @@
 
 import io
 import json
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -31,8 +33,52 @@ def test_manifest_is_yaml_naming_both_urls_and_every_command():
         "request_url": "https://crashbot.example.com/slack/interactions",
     }
     scopes = manifest["oauth_config"]["scopes"]["bot"]
-    assert {"commands", "chat:write", "channels:manage", "groups:write", "users:read"} <= set(scopes)
-    assert {"bookmarks:write", "files:write"} <= set(scopes)  # incident channels and the postmortem upload
+    assert scopes == [
+        "commands",
+        "chat:write",
+        "channels:write.topic",
+        "groups:write.topic",
+        "users:read",
+        "channels:manage",  # incident channels (SPEC §9)
+        "bookmarks:write",
+        "files:write",  # the postmortem draft
+    ]
+
+
+def test_manifest_obeys_slacks_manifest_rules():
+    """Slack's app manifest reference: name <= 35, description <= 140, commands `/` + <= 32 lower-case
+    characters, usage hints <= 1000 (we keep 100), https request URLs, scopes without duplicates."""
+    manifest = yaml.safe_load(run("slack_manifest", url="https://crashbot.example.com"))
+    info = manifest["display_information"]
+    assert 1 <= len(info["name"]) <= 35
+    assert len(info["description"]) <= 140
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}", info["background_color"])
+    assert len(manifest["features"]["bot_user"]["display_name"]) <= 80
+    for command in manifest["features"]["slash_commands"]:
+        assert re.fullmatch(r"/[a-z0-9_-]{1,31}", command["command"])
+        assert len(command["description"]) <= 100
+        assert len(command["usage_hint"]) <= 100
+        assert command["url"].startswith("https://")
+    assert manifest["settings"]["interactivity"]["request_url"].startswith("https://")
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert len(scopes) == len(set(scopes))
+
+
+def test_manifest_refuses_http_and_long_names():
+    with pytest.raises(CommandError, match="https"):
+        run("slack_manifest", url="http://crashbot.example.com")
+    with pytest.raises(CommandError, match="35"):
+        run("slack_manifest", url="https://crashbot.example.com", name="x" * 36)
+
+
+def test_manifest_scopes_cover_exactly_the_methods_the_code_calls():
+    from slackbridge.management.commands.slack_manifest import METHOD_SCOPES
+
+    root = Path(__file__).resolve().parents[1]
+    source = "\n".join(p.read_text() for p in root.rglob("*.py") if "tests" not in p.parts)
+    called = set(re.findall(r'worker_call\(\s*"([a-z]+\.[A-Za-z_0-9.]+)"', source))
+    called |= {m.replace("_", ".", 1) for m in re.findall(r"\.(views_open|views_update)\(", source)}
+    assert called == set(METHOD_SCOPES)
 
 
 def test_manifest_for_socket_mode_has_no_urls():

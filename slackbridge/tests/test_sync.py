@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents import services
-from incidents.models import Component, Source, Status
+from incidents.models import Component, Incident, Source, Status
 from incidents.tests.factories import admin_form_data
 from slackbridge.models import MessageKind, SlackMessage
 from slackbridge.tests.fakeslack import DEFAULT_CHANNEL
@@ -138,3 +138,81 @@ def test_imported_or_backfilled_history_stays_out_of_the_channel_until_reopened(
     services.incident_reopen(incident_id=imported.pk, author="U0POINT", source=Source.SLACK, message="It is back")
     run_worker()
     assert SlackMessage.objects.filter(incident=imported, kind=MessageKind.HEADLINE).exclude(ts="").exists()
+
+
+# -- Slack's limits and rules, with the strict fake ------------------------------------------------------------
+def test_sixty_long_component_names_fit_the_headline(fake_slack):
+    components = [
+        Component.objects.create(name=f"{n:02d} " + "Marketplace and Builder gateway service " + "x" * 17, slug=f"c{n}")
+        for n in range(60)
+    ]
+    assert all(len(c.name) == 60 for c in components)
+    incident = create("x" * 120, components=components, point_name="y" * 200)
+    run_worker()
+    row, message = headline_of(fake_slack, incident)  # the strict fake took it: every field within limits
+    fields = {f["text"].split("\n")[0]: f["text"] for f in message["blocks"][1]["fields"]}
+    shown = fields["*Components*"]
+    assert len(shown) <= 2000
+    assert shown.startswith("*Components*\n00 Marketplace")
+    assert shown.endswith(" more")
+    assert "+48 more" in shown
+
+
+def test_actions_block_id_changes_with_every_edit_and_numbering_is_by_timeline_row(fake_slack):
+    incident = create()
+    run_worker()
+    row, first = headline_of(fake_slack, incident)
+    assert "#1 · Reported" in str(first["blocks"])
+    services.incident_add_note(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message="internal")
+    services.incident_update(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message="public")
+    run_worker()
+    row, second = headline_of(fake_slack, incident)
+    assert first["blocks"][-1]["block_id"] != second["blocks"][-1]["block_id"]
+    assert "Update #3" in str(second["blocks"])
+    replies = [m["text"].split("\n")[0] for m in fake_slack.replies(DEFAULT_CHANNEL, row.ts)]
+    assert replies[0].startswith(":lock: *Internal note* #2")
+    assert replies[1].startswith("*Update #3*")
+
+
+def test_the_channel_id_slack_returns_is_stored_and_used(fake_slack, settings):
+    settings.SLACK_INCIDENTS_CHANNEL = "#incidents"
+    incident = create()
+    run_worker()
+    row = SlackMessage.objects.get(incident=incident, kind=MessageKind.HEADLINE)
+    assert row.channel == DEFAULT_CHANNEL
+    services.incident_update(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message="edit me")
+    run_worker()
+    assert fake_slack.edit_count(DEFAULT_CHANNEL, row.ts) == 1  # chat.update got the id (names are refused)
+    reply = SlackMessage.objects.get(incident=incident, kind=MessageKind.REPLY)
+    assert reply.channel == DEFAULT_CHANNEL
+
+
+def test_a_channel_name_is_refused_at_start_up(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.SLACK_INCIDENTS_CHANNEL = "#incidents"
+    with pytest.raises(SystemCheckError, match="not a channel id"):
+        call_command("check")
+    settings.SLACK_INCIDENTS_CHANNEL = "C0INCIDENTS"
+    call_command("check")
+
+
+def test_slack_escaped_title_shows_as_typed_everywhere(client, fake_slack, settings):
+    from slackbridge.tests.slack_requests import send_command
+
+    settings.SLACK_SIGNING_SECRET = "test-signing-secret"
+    response = send_command(client, text="sev-2 Login &amp; signup &lt;3")  # as Slack sends what was typed
+    assert response.status_code == 200
+    incident = Incident.objects.get()
+    assert incident.title == "Login & signup <3"
+    run_worker()
+    row, message = headline_of(fake_slack, incident)
+    assert message["blocks"][0]["text"]["text"] == f"{incident.key} Login & signup <3"  # plain_text: as typed
+    assert "Login &amp; signup &lt;3" in message["text"]  # mrkdwn: escaped once
+    assert "&amp;amp;" not in str(message)
+    page = client.get(f"/incidents/{incident.key}").content.decode()
+    assert "Login &amp; signup &lt;3" in page  # HTML: escaped once
+    assert "&amp;amp;" not in page
+    (item,) = client.get("/list").json()["open"]
+    assert (item["key"], item["title"]) == (incident.key, "Login & signup <3")

@@ -40,7 +40,10 @@ def drain(rounds=20):
 
 
 @pytest.mark.reliability
-def test_outage_during_burst_loses_nothing_and_converges(fake_slack, quick_retries):
+def test_outage_during_burst_loses_nothing_and_converges(fake_slack, quick_retries, settings):
+    # Retries come back after 2 s: shorter, and on a loaded machine a `--batch` worker pass over the
+    # failing tasks outlasts the delay, so the batch never runs out of due tasks while Slack is down.
+    settings.SLACK_SYNC_BACKOFF = settings.SLACK_SYNC_BACKOFF_MAX = 2
     fake_slack.http_error(500)  # every call, until cleared
     incidents = [create(f"Incident {n}", severity=f"sev-{n % 5 + 1}") for n in range(5)]
     for n in range(95):
@@ -58,7 +61,7 @@ def test_outage_during_burst_loses_nothing_and_converges(fake_slack, quick_retri
     assert queued() >= 1  # retries are waiting
 
     fake_slack.clear_faults()
-    time.sleep(0.3)
+    time.sleep(2.1)
     drain()
     heads = fake_slack.messages(DEFAULT_CHANNEL)
     assert len(heads) == 5  # exactly one headline per incident
@@ -68,7 +71,7 @@ def test_outage_during_burst_loses_nothing_and_converges(fake_slack, quick_retri
         assert len(replies) == 19  # one per message, none twice
         assert len({r["text"] for r in replies}) == 19
         head = fake_slack.message(DEFAULT_CHANNEL, row.ts)
-        assert "Update #19" in str(head["blocks"])  # shows the latest state
+        assert "Update #20" in str(head["blocks"])  # the latest state: timeline row 20 (creation is #1)
     assert fake_slack.topic(DEFAULT_CHANNEL).count("\n") == 4
     # A further run posts nothing.
     before = len(fake_slack.calls)
@@ -181,3 +184,34 @@ def test_sync_while_another_worker_holds_the_incident_comes_back_shortly(fake_sl
     time.sleep(max(0.0, (retry.run_after - timezone.now()).total_seconds()) + 0.05)
     drain()
     assert len(fake_slack.messages(DEFAULT_CHANNEL)) == 1
+
+
+@pytest.mark.reliability
+def test_sustained_rate_limit_never_outlives_the_lease_and_posts_nothing_twice(fake_slack, settings):
+    settings.SLACK_SYNC_LEASE_SECONDS = 4
+    fake_slack.rate_limit(retry_after=3, method="chat.postMessage", times=None)  # Slack keeps saying wait
+    incident = create()
+    started = time.monotonic()
+    run_worker()
+    assert time.monotonic() - started < settings.SLACK_SYNC_LEASE_SECONDS  # gave up before the lease ran out
+    assert not SlackMessage.objects.filter(incident=incident, ts="").exists()  # Slack answered: claim dropped
+    assert queued() >= 1  # and it comes back later
+    fake_slack.clear_faults()
+    fake_slack.post_rate_limit(per_second=2.0, burst=1)  # the real per-channel limit, sped up
+    for n in range(4):
+        services.incident_update(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message=f"m{n}")
+    drain()
+    (head,) = fake_slack.messages(DEFAULT_CHANNEL)
+    replies = [m["text"].splitlines()[-1] for m in fake_slack.replies(DEFAULT_CHANNEL, head["ts"])]
+    assert replies == ["m0", "m1", "m2", "m3"]
+    assert any(c.http_status == 429 for c in fake_slack.calls_to("chat.postMessage"))
+
+
+@pytest.mark.reliability
+def test_missing_scope_names_the_scope_to_add(fake_slack, caplog):
+    fake_slack.scopes.discard("channels:write.topic")
+    create()
+    with caplog.at_level(logging.ERROR, logger="slackbridge"):
+        run_worker()
+    errors = [r.getMessage() for r in caplog.records if r.name.startswith("slackbridge")]
+    assert any("missing_scope" in e and "channels:write.topic" in e for e in errors), errors

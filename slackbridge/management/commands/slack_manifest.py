@@ -7,25 +7,26 @@ from django.urls import reverse
 
 from slackbridge.commands import COMMANDS
 
-# Bot scopes for both directions. Inbound: `commands` (slash commands). Outbound worker:
-# headline + thread (chat:write; chat:write.public posts to public channels the bot has not
-# joined), channel topic (channels:manage for public, groups:write for private channels),
-# reading the channel (channels:read / groups:read) and display names (users:read).
-# Responders (SPEC §9): an incident's own channel is created, joined, archived and its topic set with
-# channels:manage (already above); bookmarks:write bookmarks its incident page; files:write uploads the
-# postmortem draft into the thread. Nothing else is asked for these features.
-BOT_SCOPES = [
-    "commands",
-    "chat:write",
-    "chat:write.public",
-    "channels:read",
-    "channels:manage",
-    "groups:read",
-    "groups:write",
-    "users:read",
-    "bookmarks:write",
-    "files:write",
-]
+# The Web API methods the code calls and the bot scopes each needs (Slack's method pages), so the
+# manifest asks for exactly what is used; a test checks the table against the code. The bot is
+# invited to the incidents channel, so chat:write.public is not needed.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "conversations.setTopic": ("channels:write.topic", "groups:write.topic"),  # public / private channel
+    "users.info": ("users:read",),
+    # Incident channels and the postmortem draft (SPEC §9, docs/SLACK.md "Responders"): only for these features.
+    "conversations.create": ("channels:manage",),
+    "conversations.invite": ("channels:manage",),
+    "conversations.archive": ("channels:manage",),
+    "bookmarks.add": ("bookmarks:write",),
+    "chat.getPermalink": (),
+    "files.upload_v2": ("files:write",),  # files.getUploadURLExternal + files.completeUploadExternal
+    "views.open": (),
+    "views.update": (),
+}
+BOT_SCOPES = ["commands", *dict.fromkeys(scope for scopes in METHOD_SCOPES.values() for scope in scopes)]
+APP_NAME_MAX = 35  # Slack's manifest: display_information.name
 
 
 def build_manifest(*, url: str, name: str, socket_mode: bool) -> dict:
@@ -76,7 +77,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, url: str, name: str, socket_mode: bool, **options):
         url = (url or "").rstrip("/")
-        if not socket_mode and not url.startswith(("https://", "http://")):
-            raise CommandError("Give the server's public origin, e.g. --url https://crashbot.example.com")
+        if not socket_mode and not url.startswith("https://"):
+            raise CommandError(
+                "Give the server's public https origin (Slack calls only https request URLs), "
+                "e.g. --url https://crashbot.example.com"
+            )
+        if not 1 <= len(name) <= APP_NAME_MAX:
+            raise CommandError(f"--name must be 1 to {APP_NAME_MAX} characters (Slack's limit for an app name).")
         manifest = build_manifest(url=url, name=name, socket_mode=socket_mode)
         self.stdout.write(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True), ending="")

@@ -31,7 +31,8 @@ def build_request(*, line: str, url: str, secret: str, user: str, team: str, cha
         "user_id": user,
         "user_name": "simulator",
         "command": command,
-        "text": text.strip(),
+        # What a person types reaches us escaped, as Slack does it (SPEC §3): & < > as entities.
+        "text": text.strip().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
         "api_app_id": "A0SIMULATE",
         "response_url": "https://hooks.slack.com/commands/simulated",
         "trigger_id": f"simulated.{int(time.time())}.{secrets.token_hex(8)}",
