@@ -25,6 +25,12 @@ def _empty_public_body_cache(settings):
 
     from incidents.caching import forget_stamp
 
+    # The last-good-body store is shared by processes (a file cache by default): a test's own here.
+    settings.CACHES = {
+        **settings.CACHES,
+        "public-stale": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "stale-test"},
+    }
     caches["public"].clear()
+    caches["public-stale"].clear()
     settings.PUBLIC_STAMP_TTL = 0
     forget_stamp()

@@ -4,6 +4,7 @@ Local defaults are safe for a laptop (SQLite file, DEBUG on). With DEBUG=False
 the server refuses to start unless SECRET_KEY and ALLOWED_HOSTS are given.
 """
 
+import tempfile
 from pathlib import Path
 
 import environ
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # CSP and Permissions-Policy on every public response, cached ones included.
+    "incidents.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -132,6 +135,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The public API speaks JSON only, whatever `Accept` says: one cached body per URL.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "incidents.api.negotiation.JSONOnlyNegotiation",
 }
 
 # OpenAPI schema of the public API at /api/schema/ (issue 5; docs/PUBLIC_API.md).
@@ -175,7 +180,13 @@ CACHES = {
         "TIMEOUT": 600,
         "OPTIONS": {"MAX_ENTRIES": 200},
     },
+    # The last body of each public URL, served (marked stale) for up to a day while the database
+    # is down: a store every process shares, `CACHE_URL` (e.g. redis://…) or a file cache on the host.
+    "public-stale": env.cache_url(
+        "CACHE_URL", default=f"filecache://{Path(tempfile.gettempdir()) / 'crashbot-public-stale'}"
+    ),
 }
+CACHES["public-stale"].setdefault("TIMEOUT", 86400)
 
 # Crashbot's own settings.
 INCIDENT_PREFIX = env.str("INCIDENT_PREFIX", default="DCL")

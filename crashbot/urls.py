@@ -6,3 +6,7 @@ urlpatterns = [
     path("slack/", include("slackbridge.urls")),
     path("", include("incidents.urls")),
 ]
+
+# Branded public error pages; JSON on the public API (incidents.views).
+handler404 = "incidents.views.not_found"
+handler500 = "incidents.views.server_error"

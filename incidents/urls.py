@@ -43,7 +43,7 @@ urlpatterns = [
         name="v2-scheduled-maintenances-active",
     ),
     path("", public_cache(views.status_index), name="status"),
-    path("history", public_cache(views.history), name="history"),
+    path("history", public_cache(views.history, query=views.history_query), name="history"),
     path("history.atom", public_cache(feeds.HistoryAtomFeed()), name="history-atom"),
     path("history.rss", public_cache(feeds.HistoryRssFeed()), name="history-rss"),
     path("incidents/<str:key>", public_cache(views.incident_detail), name="detail"),
