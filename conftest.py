@@ -2,6 +2,9 @@
 
 import pytest
 
+# The `browser` fixture (Playwright + Debian's chromium) for every app's browser tests.
+pytest_plugins = ["incidents.tests.browser"]
+
 
 @pytest.fixture
 def staff_user(django_user_model):

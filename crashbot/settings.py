@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.syndication",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "corsheaders",
     "django_tasks",
     "django_tasks_db",
@@ -142,7 +143,12 @@ REST_FRAMEWORK = {
 # OpenAPI schema of the public API at /api/schema/ (issue 5; docs/PUBLIC_API.md).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Crashbot public API",
-    "DESCRIPTION": "The legacy `GET /list` and the Atlassian Statuspage v2-compatible read API.",
+    "DESCRIPTION": (
+        "Read-only, no login: the state of the platform as the status page shows it. `/api/v2/*` follows "
+        "Atlassian Statuspage's v2 API, so Statuspage widgets and clients work unchanged; `/list` is the first "
+        "Crashbot's format. Only public incidents and public updates appear. Every response is cacheable "
+        "(ETag, Cache-Control) and compressed when the client accepts gzip or br."
+    ),
     "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["incidents.api.schema.public_endpoints_only"],

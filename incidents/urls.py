@@ -18,6 +18,7 @@ urlpatterns = [
     path("list", public_cache(LegacyListView.as_view(), guard=api_key_guard), name="legacy-list"),
     path("healthz", views.healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", views.api_docs, name="api-docs"),
     path("api/v2/summary.json", public_cache(v2.SummaryView.as_view()), name="v2-summary"),
     path("api/v2/status.json", public_cache(v2.StatusView.as_view()), name="v2-status"),
     path("api/v2/components.json", public_cache(v2.ComponentsView.as_view()), name="v2-components"),

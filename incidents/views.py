@@ -118,6 +118,12 @@ def _past_days(now) -> list[dict]:
     return days
 
 
+@require_safe
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """`/api/docs/`: Redoc over `/api/schema/`, served from our own static files (no CDN)."""
+    return render(request, "status/api_docs.html", {"page_name": settings.STATUS_PAGE_NAME})
+
+
 def _overall(components: list) -> dict:
     """The page indicator for the header's status dot (one query besides the components)."""
     impacts = [
