@@ -23,8 +23,11 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# Ctrl-C: honcho stops web and worker and exits 130; that is the normal way out, not an error.
 run: migrate
-	DEBUG=$${DEBUG:-true} HOST=$(HOST) $(BIN)/honcho -f Procfile.dev start -p $(PORT)
+	@trap 'exit 0' INT; \
+	DEBUG=$${DEBUG:-true} HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho -f Procfile.dev start; \
+	status=$$?; [ $$status -eq 130 ] && exit 0; exit $$status
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

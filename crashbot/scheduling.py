@@ -23,4 +23,8 @@ class Job:
 JOBS: tuple[Job, ...] = (
     # Add one row per recurring job, e.g.
     # Job("tasks.prune", timedelta(hours=1), "crashbot.housekeeping.prune_finished_tasks"),
+    Job("monitoring.probes", timedelta(seconds=5), "monitoring.services.run_due_probes"),
+    Job("monitoring.rollup", timedelta(minutes=10), "monitoring.services.rollup_and_prune"),
+    # Subscriptions: finish what a killed worker left, announce component changes, forget stale sign-ups.
+    Job("subscriptions.run_due", timedelta(minutes=1), "subscriptions.tasks.run_due_now"),
 )

@@ -45,9 +45,13 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "incidents",
     "slackbridge",
+    "monitoring",
+    "subscriptions",
 ]
 
 MIDDLEWARE = [
+    # Request id (logs, X-Request-ID) and /metrics request counts for every answer, cached ones included.
+    "crashbot.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # CSP and Permissions-Policy on every public response, cached ones included.
     "incidents.security.SecurityHeadersMiddleware",
@@ -178,8 +182,12 @@ TASKS = {
 
 # "default" is Django's own default; "public" keeps rendered public bodies per ETag
 # (incidents/caching.py). Per process is enough: the version stamp decides freshness.
+# CACHE_URL (e.g. redis://host:6379/0, Django's built-in Redis backend) makes "default" a store every
+# process and node shares (docs/SCALING.md).
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "default": env.cache_url("CACHE_URL")
+    if env.str("CACHE_URL", default="")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "public": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "crashbot-public",
@@ -206,6 +214,31 @@ STATUS_PAGE_NAME = env.str("STATUS_PAGE_NAME", default="Decentraland")
 # How often the status page re-fetches itself (conditional request; 30–60 s is kind to the server).
 STATUS_PAGE_REFRESH_SECONDS = env.int("STATUS_PAGE_REFRESH_SECONDS", default=30)
 
+# Subscriptions (SPEC §7, docs/SUBSCRIPTIONS.md). Mail goes through Django's SMTP backend configured
+# by EMAIL_URL (smtp://host:25, smtp+tls://user:pass@host:587, …); console backend by default with DEBUG.
+if "EMAIL_URL" in env:
+    globals().update(env.email_url("EMAIL_URL"))
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="status@localhost")
+# Allows http:// and loopback/private/link-local webhook and Slack URLs (tests, private networks only).
+SUBSCRIPTIONS_ALLOW_PRIVATE_URLS = env.bool("SUBSCRIPTIONS_ALLOW_PRIVATE_URLS", default=False)
+# Sign-ups (and so confirmation mails) per address and per client per hour.
+SUBSCRIPTIONS_RATE_LIMIT = env.int("SUBSCRIPTIONS_RATE_LIMIT", default=5)
+SUBSCRIPTIONS_BATCH_SIZE = env.int("SUBSCRIPTIONS_BATCH_SIZE", default=100)
+SUBSCRIPTIONS_WEBHOOK_TIMEOUT = env.float("SUBSCRIPTIONS_WEBHOOK_TIMEOUT", default=10.0)
+SUBSCRIPTIONS_RETRY_BASE_SECONDS = env.float("SUBSCRIPTIONS_RETRY_BASE_SECONDS", default=30.0)
+SUBSCRIPTIONS_RETRY_MAX_SECONDS = env.float("SUBSCRIPTIONS_RETRY_MAX_SECONDS", default=3600.0)
+SUBSCRIPTIONS_GIVE_UP_HOURS = env.float("SUBSCRIPTIONS_GIVE_UP_HOURS", default=24.0)
+SUBSCRIPTIONS_DISABLE_AFTER_FAILURES = env.int("SUBSCRIPTIONS_DISABLE_AFTER_FAILURES", default=20)
+SUBSCRIPTIONS_COMPONENT_QUIET_MINUTES = env.int("SUBSCRIPTIONS_COMPONENT_QUIET_MINUTES", default=10)
+# Events older than this when the worker first sees them are not sent (a worker down for days, old history).
+SUBSCRIPTIONS_EVENT_MAX_AGE_HOURS = env.float("SUBSCRIPTIONS_EVENT_MAX_AGE_HOURS", default=24.0)
+# Client address for the per-client sign-up limit: REMOTE_ADDR, or the first X-Forwarded-For hop when
+# the request comes from one of these proxy addresses.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
 SLACK_APP_TOKEN = env.str("SLACK_APP_TOKEN", default="")
@@ -226,11 +259,36 @@ SLACK_NAME_MAX_AGE_HOURS = env.float("SLACK_NAME_MAX_AGE_HOURS", default=24.0)
 # How long a worker's claim on an incident outlives the worker if it dies mid-sync (docs/RELIABILITY.md).
 SLACK_SYNC_LEASE_SECONDS = env.int("SLACK_SYNC_LEASE_SECONDS", default=120)
 
+# Operators (SPEC §11, docs/SCALING.md): /metrics behind a bearer token (404 while unset); LOG_FORMAT=json
+# logs one JSON object a line with the request id and the incident key where known.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+# Monitoring probes and alert intake (SPEC §10; docs/MONITORING.md, docs/ALERTS.md).
+PROBES_ALLOW_PRIVATE_URLS = env.bool("PROBES_ALLOW_PRIVATE_URLS", default=False)
+PROBE_CONCURRENCY = env.int("PROBE_CONCURRENCY", default=32)
+PROBE_BATCH_MAX = env.int("PROBE_BATCH_MAX", default=1000)
+PROBE_RESULTS_DAYS = env.int("PROBE_RESULTS_DAYS", default=7)
+PROBE_UPTIME_KEEP_DAYS = env.int("PROBE_UPTIME_KEEP_DAYS", default=400)
+PROBE_AUTO_INCIDENT = env.bool("PROBE_AUTO_INCIDENT", default=False)
+ALERT_INTAKE_TOKEN = env.str("ALERT_INTAKE_TOKEN", default="")
+ALERT_SEVERITY_MAP = env.str("ALERT_SEVERITY_MAP", default="critical:sev-2,warning:sev-3")
+ALERT_AUTO_RESOLVE = env.bool("ALERT_AUTO_RESOLVE", default=False)
+ALERT_INCIDENT_VISIBILITY = env.str("ALERT_INCIDENT_VISIBILITY", default="internal")
+ALERT_MAX_BODY_BYTES = env.int("ALERT_MAX_BODY_BYTES", default=1024 * 1024)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "crashbot.observability.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "crashbot.observability.JsonLogFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils import timezone
 
-from incidents import admin_views, selectors, services
+from incidents import admin_views, selectors, services, uptime
 from incidents.metrics import format_seconds
 from incidents.models import OPEN_STATUSES, Component, Incident, IncidentUpdate, Person, Source, Status
 
@@ -191,12 +191,23 @@ class IncidentAdmin(admin.ModelAdmin):
 
 @admin.register(Component)
 class ComponentAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "group", "position", "status_override")
+    list_display = ("name", "slug", "group", "position", "status_override", "detected_status", "uptime_90d")
     list_editable = ("position", "status_override")
     list_filter = ("group", "status_override")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
     ordering = ("position", "name")
+    readonly_fields = ("detected_status", "detected_since")
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        uptime.attach_uptime(list(changelist.result_list))
+        return changelist
+
+    @admin.display(description="uptime (90 d)")
+    def uptime_90d(self, component: Component) -> str:
+        value = getattr(component, "uptime_percent", None)
+        return "" if value is None else f"{value:.2f} %"
 
 
 @admin.register(Person)

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -46,6 +46,8 @@ class Source(models.TextChoices):
     ADMIN = "admin", "Admin"
     API = "api", "API"
     IMPORT = "import", "Import"
+    ALERT = "alert", "Alert"
+    SYSTEM = "system", "System"
 
 
 class ComponentStatus(models.TextChoices):
@@ -54,6 +56,13 @@ class ComponentStatus(models.TextChoices):
     PARTIAL_OUTAGE = "partial_outage", "Partial outage"
     MAJOR_OUTAGE = "major_outage", "Major outage"
     UNDER_MAINTENANCE = "under_maintenance", "Under maintenance"
+
+
+# The statuses a probe can detect (SPEC §10): down, or up but slow.
+DETECTED_STATUSES = [
+    (ComponentStatus.MAJOR_OUTAGE.value, ComponentStatus.MAJOR_OUTAGE.label),
+    (ComponentStatus.DEGRADED_PERFORMANCE.value, ComponentStatus.DEGRADED_PERFORMANCE.label),
+]
 
 
 class Component(models.Model):
@@ -68,6 +77,15 @@ class Component(models.Model):
         blank=True,
         help_text="Leave blank to derive the status from open incidents (e.g. set for planned maintenance).",
     )
+    # What monitoring detected (SPEC §10), written only through `services.component_set_detected`.
+    detected_status = models.CharField(
+        max_length=32,
+        choices=DETECTED_STATUSES,
+        blank=True,
+        editable=False,
+        help_text="Set by monitoring probes; blank while the probe sees the component healthy (or has no probe).",
+    )
+    detected_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -78,10 +96,50 @@ class Component(models.Model):
                 condition=Q(status_override="") | Q(status_override__in=ComponentStatus.values),
                 name="component_status_override_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(detected_status="") | Q(detected_status__in=[v for v, _ in DETECTED_STATUSES]),
+                name="component_detected_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ComponentDailyUptime(models.Model):
+    """One UTC day of one component as its probe saw it (SPEC §4, §10).
+
+    Written by monitoring's daily roll-up through `services.component_uptime_record`, so the
+    incidents app computes uptime % from probes without importing monitoring. `down_seconds`
+    already weighs the day per SPEC §4 (major outage counts fully; degraded and maintenance as up).
+    """
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="daily_uptime")
+    day = models.DateField()
+    observed_seconds = models.PositiveIntegerField()
+    down_seconds = models.PositiveIntegerField()
+    checks = models.PositiveIntegerField(default=0)
+    failed_checks = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=16, default="probe")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["component", "day"]
+        indexes = [models.Index(fields=["updated_at"], name="daily_uptime_updated")]
+        constraints = [
+            models.UniqueConstraint(fields=["component", "day"], name="daily_uptime_one_per_day"),
+            models.CheckConstraint(
+                condition=Q(down_seconds__lte=F("observed_seconds")), name="daily_uptime_down_le_observed"
+            ),
+            models.CheckConstraint(condition=Q(observed_seconds__lte=86400), name="daily_uptime_at_most_a_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component_id} {self.day}: {self.down_seconds}/{self.observed_seconds} s down"
+
+    @property
+    def up_fraction(self) -> float:
+        return 1.0 - self.down_seconds / self.observed_seconds if self.observed_seconds else 1.0
 
 
 class Person(models.Model):

@@ -16,6 +16,7 @@ from incidents.models import (
     OPEN_STATUSES,
     SEVERITY_IMPACT,
     Component,
+    ComponentDailyUptime,
     Incident,
     IncidentUpdate,
     Person,
@@ -155,14 +156,17 @@ def public_version_stamp() -> str:
     (the public entries through a partial index), so the cost does not grow with the history.
     """
     q = connection.ops.quote_name
-    incident, update, component, person = (m._meta.db_table for m in (Incident, IncidentUpdate, Component, Person))
+    incident, update, component, person, uptime = (
+        m._meta.db_table for m in (Incident, IncidentUpdate, Component, Person, ComponentDailyUptime)
+    )
     public = f"{q('public_number')} IS NOT NULL"
     top = f"(SELECT MAX({q('id')}) FROM {q(update)} WHERE {public})"  # noqa: S608 - names from model meta
     sql = (
         f"SELECT {top}, (SELECT COUNT(*) FROM {q(update)} WHERE {public} AND {q('id')} > {top} - {STAMP_RECENT_IDS}),"  # noqa: S608 - table names from model meta, no user input
         f" (SELECT MAX({q('public_modified_at')}) FROM {q(incident)}),"
         f" (SELECT COUNT(*) FROM {q(component)}), (SELECT MAX({q('updated_at')}) FROM {q(component)}),"
-        f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)})"
+        f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)}),"
+        f" (SELECT MAX({q('updated_at')}) FROM {q(uptime)})"  # probe roll-ups change the uptime % shown
     )
     with connection.cursor() as cursor:
         cursor.execute(sql)
@@ -185,7 +189,14 @@ def components_with_status() -> list[Component]:
     components = list(Component.objects.annotate(worst_severity=Subquery(worst)).order_by("position", "name"))
     for component in components:
         component.derived_status = status.component_status(
-            override=component.status_override, worst_severity=component.worst_severity
+            override=component.status_override,
+            worst_severity=component.worst_severity,
+            detected=component.detected_status,
+        )
+        # The page says "detected by monitoring" when the probe is what sets the status shown.
+        component.detected_by_monitoring = (
+            bool(component.detected_status and not component.status_override)
+            and component.derived_status == component.detected_status
         )
     return components
 
@@ -227,6 +238,16 @@ def public_updates_latest(*, limit: int = 50) -> list[IncidentUpdate]:
         .select_related("incident")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def daily_uptime_figures(*, now: datetime | None = None, days: int = status.UPTIME_DAYS) -> dict:
+    """Stored daily figures (probe roll-ups) in the window: {(component id, day): (down s, observed s)}."""
+    now = now or timezone.now()
+    first = now.astimezone(UTC).date() - timedelta(days=days - 1)
+    rows = ComponentDailyUptime.objects.filter(day__gte=first, observed_seconds__gt=0).values_list(
+        "component_id", "day", "down_seconds", "observed_seconds"
+    )
+    return {(component_id, day): (down, observed) for component_id, day, down, observed in rows}
 
 
 def uptime_outages(*, now: datetime | None = None, days: int = status.UPTIME_DAYS) -> list[status.Outage]:

@@ -6,7 +6,7 @@ transaction, and sends `incident_changed` once that transaction has committed.
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -16,8 +16,10 @@ from django.utils import timezone
 
 from incidents.models import (
     BACKFILL_MESSAGE,
+    DETECTED_STATUSES,
     OPEN_STATUSES,
     Component,
+    ComponentDailyUptime,
     Incident,
     IncidentUpdate,
     Person,
@@ -26,7 +28,7 @@ from incidents.models import (
     Status,
     Visibility,
 )
-from incidents.signals import incident_changed
+from incidents.signals import component_changed, incident_changed
 
 
 class _Unset:
@@ -87,6 +89,7 @@ def incident_create(
     record: dict[str, Any] | None = None,
     public_update_number: int = 0,
     public_modified_at: datetime | None = None,
+    modified_at: datetime | None = None,
 ) -> Incident:
     """Open (or backfill) an incident; its timeline starts with row 1.
 
@@ -96,6 +99,7 @@ def incident_create(
     An import passes the source's `update_number` and `modified_at` as the public ones, so
     legacy clients see the same values as before (SPEC §4); later public changes add to them.
     A public incident's row 1 is its first public entry; an internal one has none yet.
+    `modified_at` keeps a source's last-change time (import); default now.
     """
     now = timezone.now()
     public = visibility == Visibility.PUBLIC and status != Status.INVALID
@@ -117,10 +121,10 @@ def incident_create(
         created_by=author,
         created_at=now,
         modified_by=author,
-        modified_at=now,
+        modified_at=modified_at or now,
         public_entries=1 if public else 0,
         public_update_number=public_update_number,
-        public_modified_at=(public_modified_at or now) if public else None,
+        public_modified_at=(public_modified_at or modified_at or now) if public else None,
     )
     _apply_lifecycle(incident, now=now)
     incident_validate(incident, message=message, now=now)
@@ -332,6 +336,57 @@ def incident_add_note(*, incident_id: int, author: str, source: Source, message:
     )
 
 
+def component_set_detected(*, component_id: int, status: str, note: str = "", at: datetime | None = None) -> bool:
+    """Record what monitoring detected for a component: `status` is a detected status, or "" for healthy.
+
+    Returns whether anything changed; a change sends `component_changed` after commit, once.
+    The public status honours it (selectors), unless an override or maintenance applies.
+    """
+    if status and status not in {value for value, _ in DETECTED_STATUSES}:
+        raise ValidationError({"detected_status": f"“{status}” is not a status monitoring can detect."})
+    with transaction.atomic():
+        component = Component.objects.select_for_update().get(pk=component_id)
+        old = component.detected_status
+        if old == status:
+            return False
+        when = at or timezone.now()
+        component.detected_status = status
+        component.detected_since = when if status else None
+        component.save(update_fields=["detected_status", "detected_since", "updated_at"])
+        transaction.on_commit(
+            lambda: component_changed.send(
+                sender=Component, component_id=component_id, old_status=old, new_status=status, note=note, at=when
+            )
+        )
+    return True
+
+
+def component_uptime_record(
+    *, component_id: int, day: date, observed_seconds: int, down_seconds: int, checks: int = 0, failed_checks: int = 0
+) -> ComponentDailyUptime:
+    """Store (or replace) one component's probe figures for one UTC day; safe to re-run for the same day."""
+    observed_seconds = max(0, min(int(observed_seconds), 86400))
+    down_seconds = max(0, min(int(down_seconds), observed_seconds))
+    row, _ = ComponentDailyUptime.objects.update_or_create(
+        component_id=component_id,
+        day=day,
+        defaults={
+            "observed_seconds": observed_seconds,
+            "down_seconds": down_seconds,
+            "checks": checks,
+            "failed_checks": failed_checks,
+            "source": "probe",
+        },
+    )
+    return row
+
+
+def component_uptime_prune(*, before: date) -> int:
+    """Forget daily probe figures older than `before` (the page shows 90 days)."""
+    deleted, _ = ComponentDailyUptime.objects.filter(day__lt=before).delete()
+    return deleted
+
+
 def person_set_display_name(*, slack_id: str, display_name: str) -> Person:
     """Store a Slack user's display name (called by the Slack worker after `users.info`)."""
     person, _ = Person.objects.update_or_create(
@@ -380,6 +435,8 @@ def incident_validate(incident: Incident, *, message: str = "", now: datetime | 
         errors.setdefault("closed_at", []).append("The incident cannot close before it was reported.")
     if incident.closed_at and incident.closed_at > now + FUTURE_TOLERANCE:
         errors.setdefault("closed_at", []).append("The close time cannot be in the future.")
+    if incident.modified_at and incident.modified_at > now + FUTURE_TOLERANCE:
+        errors.setdefault("modified_at", []).append("The last-change time cannot be in the future.")
     for field in ("point", "contact"):
         value = getattr(incident, field)
         if value and not SLACK_USER_ID.match(value):

@@ -74,12 +74,12 @@ def severity_status(severity: str) -> str:
     return IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(severity)]]
 
 
-def component_status(*, override: str, worst_severity: str | None) -> str:
+def component_status(*, override: str, worst_severity: str | None, detected: str = "") -> str:
+    """Override first (planned maintenance); else the worse of the incidents' impact and what a probe detected."""
     if override:
         return override
-    if worst_severity is None:
-        return ComponentStatus.OPERATIONAL
-    return severity_status(worst_severity)
+    from_incidents = ComponentStatus.OPERATIONAL if worst_severity is None else severity_status(worst_severity)
+    return worst_component_status([from_incidents, detected]) if detected else from_incidents
 
 
 def worst_component_status(statuses: list[str]) -> str:
@@ -175,6 +175,23 @@ def uptime_strips(
             )
         strips[component_id] = strip
     return strips
+
+
+def stored_down_minutes(
+    figures: Mapping[tuple[int, date], tuple[float, float]], *, now: datetime
+) -> dict[tuple[int, date], float]:
+    """Probe roll-ups ({(component, day): (down s, observed s)}) as down minutes of the day.
+
+    The observed share of a day stands for the whole day (today: up to `now`), so a probe
+    that ran for part of a day still weighs that day fully.
+    """
+    today = now.astimezone(UTC).date()
+    elapsed = (now - datetime.combine(today, time.min, tzinfo=UTC)).total_seconds() / 60
+    out = {}
+    for (component_id, day), (down, observed) in figures.items():
+        if observed > 0:
+            out[(component_id, day)] = down / observed * (elapsed if day == today else MINUTES_PER_DAY)
+    return out
 
 
 def empty_strip(*, now: datetime, days: int = UPTIME_DAYS) -> list[UptimeDay]:

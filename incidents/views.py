@@ -76,11 +76,14 @@ def status_index(request: HttpRequest) -> HttpResponse:
     indicator = rules.indicator_for(
         impacts=[i.impact for i in unresolved], component_statuses=[c.derived_status for c in components]
     )
-    strips = rules.uptime_strips(selectors.uptime_outages(now=now), now=now)
+    stored = rules.stored_down_minutes(selectors.daily_uptime_figures(now=now), now=now)
+    strips = rules.uptime_strips(selectors.uptime_outages(now=now), now=now, stored=stored)
     groups: list[dict] = []
     by_name: dict[str, dict] = {}
     for component in components:
         component.uptime = strips.get(component.pk) or rules.empty_strip(now=now)
+        if component.detected_by_monitoring:  # today's bar shows what the probe sees now
+            component.uptime[-1].status = component.derived_status
         component.uptime_percent = rules.uptime_percent(component.uptime, now=now)
         component.uptime_percent_phone = rules.uptime_percent(component.uptime, now=now, days=rules.UPTIME_DAYS_PHONE)
         key = component.group or ""

@@ -13,6 +13,8 @@ from django.conf import settings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 
+from crashbot.observability import count_slack_error
+
 logger = logging.getLogger(__name__)
 
 REQUEST_PATH_TIMEOUT = 2.5
@@ -59,9 +61,11 @@ def _try_view_call(call, method: str) -> str | None:
         call()
     except SlackApiError as exc:
         error = exc.response.get("error", "unknown_error") if exc.response is not None else "unknown_error"
+        count_slack_error(method=method, error=error)
         logger.warning("%s failed: %s", method, error)
         return f"Slack said `{error}`"
     except (SlackClientError, OSError) as exc:
+        count_slack_error(method=method, error=type(exc).__name__)
         logger.warning("%s failed: %r", method, exc)
         return "Slack did not answer in time"
     return None
@@ -136,6 +140,7 @@ def worker_call(method: str, **params: Any) -> dict:
         error = _call_once(client, method, params)
         if isinstance(error, dict):
             return error
+        count_slack_error(method=method, error=error.code)
         if not error.transient:
             raise error
         if error.retry_after is not None:

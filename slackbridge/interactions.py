@@ -18,9 +18,10 @@ from django.db import DatabaseError
 
 from incidents import selectors, services
 from incidents.models import Incident, Severity, Source, Status, Visibility
-from slackbridge import client
+from slackbridge import client, probe_alerts
 from slackbridge.blocks import modals
 from slackbridge.blocks.messages import ACTION_ACKNOWLEDGE, ACTION_RESOLVE, ACTION_UPDATE
+from slackbridge.blocks.monitoring import ACTION_PROBE_OPEN_INCIDENT
 from slackbridge.commands import update_modal_for
 from slackbridge.request import DATABASE_UNAVAILABLE, Interaction, team_allowed
 
@@ -281,6 +282,7 @@ BLOCK_ACTIONS: dict[str, Callable[[Interaction, dict], None]] = {
     ACTION_UPDATE: on_update_button,
     ACTION_RESOLVE: on_resolve_button,
     modals.PICK_ACTION: on_pick,
+    ACTION_PROBE_OPEN_INCIDENT: probe_alerts.on_open_incident_button,
 }
 
 

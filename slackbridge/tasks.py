@@ -93,6 +93,32 @@ def refresh_names() -> dict:
         return _handle_slack_error(err, None, {}, 0)
 
 
+@task()
+def announce_component(
+    component_id: int, old_status: str, new_status: str, note: str = "", at: str = "", attempt: int = 0
+) -> dict:
+    """Post the probe alert (or recovery) for one detected change, once (slackbridge/probe_alerts.py)."""
+    from slackbridge import probe_alerts
+
+    if not slack_enabled():
+        log_sync_off_once()
+        return {"outcome": "off"}
+    kwargs = {"component_id": component_id, "old_status": old_status, "new_status": new_status, "note": note}
+    try:
+        return {"outcome": probe_alerts.announce(**kwargs, at=at or timezone.now().isoformat())}
+    except SlackCallError as err:
+        if not err.transient:
+            logger.error(
+                "Probe alert of component %s not posted: %s failed with %s", component_id, err.method, err.code
+            )
+            return {"outcome": "gave_up", "error": err.code}
+        delay = min(settings.SLACK_SYNC_BACKOFF * 2**attempt, settings.SLACK_SYNC_BACKOFF_MAX)
+        delay = max(delay, err.retry_after or 0)
+        run_after = timezone.now() + timedelta(seconds=delay)
+        announce_component.using(run_after=run_after).enqueue(**kwargs, at=at, attempt=attempt + 1)
+        return {"outcome": "retry", "error": err.code, "delay": delay}
+
+
 def _arm_safety_net(task_, **kwargs) -> str | None:
     """Queue this task again for after the lease would expire, in case this worker dies mid-sync.
 

@@ -2,13 +2,13 @@
 
 The responses themselves are built by `incidents.api.statuspage`; these classes only
 document them. The schemathesis test checks real responses against the schema, so the
-two cannot drift apart unnoticed.
+two cannot drift apart unnoticed. (`/list` is documented and produced by one serializer,
+`incidents.api.serializers`.)
 """
 
 from rest_framework import serializers
 
 from incidents.api import statuspage
-from incidents.models import Severity
 
 
 class PageSerializer(serializers.Serializer):
@@ -40,6 +40,12 @@ class ComponentSerializer(serializers.Serializer):
     only_show_if_degraded = serializers.BooleanField()
     components = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="Member component ids; only on groups."
+    )
+    uptime_percent = serializers.FloatField(
+        required=False, help_text="Crashbot extra: 90-day uptime % (probes where they exist, else incident impact)."
+    )
+    detected_by_monitoring = serializers.BooleanField(
+        required=False, help_text="Crashbot extra: the status shown was detected by a monitoring probe."
     )
 
 
@@ -105,29 +111,3 @@ class SummaryResponseSerializer(serializers.Serializer):
     components = ComponentSerializer(many=True)
     incidents = IncidentSerializer(many=True)
     scheduled_maintenances = ScheduledMaintenanceSerializer(many=True)
-
-
-class LegacyIncidentSerializer(serializers.Serializer):
-    """One `/list` item (LEGACY.md, in its key order) plus SPEC §4's `key`, `state`, `url`, `components`."""
-
-    id = serializers.IntegerField()
-    update_number = serializers.IntegerField()
-    modified_at = serializers.DateTimeField()
-    reported_at = serializers.DateTimeField()
-    closed_at = serializers.DateTimeField(allow_null=True)
-    status = serializers.ChoiceField(choices=["open", "closed"])
-    severity = serializers.ChoiceField(choices=Severity.values)
-    title = serializers.CharField()
-    description = serializers.CharField(allow_blank=True)
-    point = serializers.CharField()
-    contact = serializers.CharField()
-    rca_link = serializers.URLField(allow_null=True)
-    key = serializers.CharField()
-    state = serializers.ChoiceField(choices=["investigating", "identified", "monitoring", "resolved"])
-    url = serializers.URLField()
-    components = serializers.ListField(child=serializers.CharField())
-
-
-class LegacyListResponseSerializer(serializers.Serializer):
-    open = LegacyIncidentSerializer(many=True)
-    closed = LegacyIncidentSerializer(many=True)

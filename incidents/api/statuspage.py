@@ -66,7 +66,11 @@ def group_id(name: str) -> str:
 
 
 def component(item: Component, *, status_value: str | None = None) -> dict:
-    """One component; `status_value` is its derived status (`item.derived_status` when omitted)."""
+    """One component; `status_value` is its derived status (`item.derived_status` when omitted).
+
+    Crashbot's extra keys (Statuspage clients ignore them) come when the caller loaded them:
+    `uptime_percent` and `detected_by_monitoring` (`incidents.uptime.attach_uptime`).
+    """
     return {
         "id": item.slug,
         "name": item.name,
@@ -81,7 +85,14 @@ def component(item: Component, *, status_value: str | None = None) -> dict:
         "page_id": page_id(),
         "group": False,
         "only_show_if_degraded": False,
+        **_extras(item),
     }
+
+
+def _extras(item: Component) -> dict:
+    if not hasattr(item, "uptime_percent"):
+        return {}
+    return {"uptime_percent": item.uptime_percent, "detected_by_monitoring": item.detected_by_monitoring}
 
 
 def components(items: list[Component]) -> list[dict]:

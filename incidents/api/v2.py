@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from incidents import selectors
+from incidents import selectors, uptime
 from incidents.api import schema_serializers as docs
 from incidents.api import statuspage
 
@@ -80,7 +80,7 @@ class SummaryView(StatuspageView):
         description=_describe("statuspage_summary"),
     )
     def get(self, request: Request) -> Response:
-        components = selectors.components_with_status()
+        components = uptime.attach_uptime(selectors.components_with_status())
         unresolved = selectors.incidents_public_unresolved()
         return Response(
             {
@@ -119,7 +119,7 @@ class ComponentsView(StatuspageView):
         description=_describe("statuspage_components"),
     )
     def get(self, request: Request) -> Response:
-        components = selectors.components_with_status()
+        components = uptime.attach_uptime(selectors.components_with_status())
         return Response({"page": self.page(request), "components": statuspage.components(components)})
 
 

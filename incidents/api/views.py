@@ -8,8 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from incidents import selectors
-from incidents.api.schema_serializers import LegacyListResponseSerializer
-from incidents.api.serializers import legacy_items
+from incidents.api.serializers import LegacyListSerializer, list_context
 
 API_KEY_MESSAGE = "Missing or wrong `crashbot` API key header."
 
@@ -37,18 +36,13 @@ class LegacyListView(APIView):
                 description="API key (when LIST_API_KEY is set)",
             )
         ],
-        responses={200: LegacyListResponseSerializer, 403: OpenApiResponse(description="Missing or wrong API key")},
+        responses={200: LegacyListSerializer, 403: OpenApiResponse(description="Missing or wrong API key")},
     )
     def get(self, request: Request) -> Response:
         self.check_api_key(request)
         open_incidents, closed = selectors.incident_list_legacy()
-        names = selectors.display_names(open_incidents + closed)
-        return Response(
-            {
-                "open": legacy_items(open_incidents, names=names, request=request),
-                "closed": legacy_items(closed, names=names, request=request),
-            }
-        )
+        context = list_context(request=request, incidents=open_incidents + closed)
+        return Response(LegacyListSerializer({"open": open_incidents, "closed": closed}, context=context).data)
 
     @staticmethod
     def check_api_key(request: Request) -> None:

@@ -17,6 +17,16 @@ from incidents.tests.factories import make_component, make_incident
 pytestmark = [*skip_without_chromium, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def _close_pages(request):
+    """Close each test's pages: a page left open keeps refreshing itself against the live server
+    and can hold the in-memory SQLite database while the next test writes its data."""
+    yield
+    if "browser" in request.fixturenames:
+        for context in request.getfixturevalue("browser").contexts:
+            context.close()
+
+
 @pytest.fixture
 def fast_refresh(settings):
     settings.STATUS_PAGE_REFRESH_SECONDS = 1

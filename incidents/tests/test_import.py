@@ -79,6 +79,34 @@ def test_realistic_document_is_imported_with_its_ids():
     assert wallet.update_number == 0
 
 
+def test_list_after_the_import_serves_the_first_versions_times(client, settings):
+    """Lossless import (issue 18): every time the source gives is kept, not replaced by the import time."""
+    settings.LIST_CLOSED_DAYS = 100 * 365
+    run(str(FIXTURE))
+    served = {item["id"]: item for name in ("open", "closed") for item in client.get("/list").json()[name]}
+    source = [item for name in ("open", "closed") for item in DOCUMENT[name]]
+    assert set(served) == {item["id"] for item in source}
+    for item in source:
+        for key in ("modified_at", "reported_at", "closed_at"):
+            if item[key] is None:
+                assert served[item["id"]][key] is None
+            else:
+                assert _instant(served[item["id"]][key]) == _instant(item[key]), (item["id"], key)
+        assert (served[item["id"]]["title"], served[item["id"]]["severity"]) == (item["title"], item["severity"])
+
+
+def test_a_last_change_in_the_future_is_refused(tmp_path):
+    document = copy.deepcopy(DOCUMENT)
+    document["open"][0]["modified_at"] = "2999-01-01T00:00:00Z"
+    with pytest.raises(CommandError, match=r"open\[0\]\.modified_at: The last-change time cannot be in the future"):
+        run(write(tmp_path, document))
+    assert not Incident.objects.exists()
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def test_running_twice_changes_nothing():
     run(str(FIXTURE))
     before = snapshot()

@@ -31,6 +31,17 @@ def get_list(client, **headers):
     return response.json()
 
 
+def test_item_urls_use_the_public_base_url_when_set(client, settings):
+    """Issue 18: like the v2 API and Slack replies, `/list` links to the configured public origin."""
+    incident = make_incident("Behind a proxy")
+    settings.PUBLIC_BASE_URL = "https://status.example.com"
+    settings.ALLOWED_HOSTS = ["internal-node-3", "testserver"]
+    item = get_list(client, host="internal-node-3:8000")["open"][0]
+    assert item["url"] == f"https://status.example.com/incidents/{incident.key}"
+    settings.PUBLIC_BASE_URL = ""
+    assert get_list(client)["open"][0]["url"] == f"http://testserver/incidents/{incident.key}"
+
+
 def test_empty_list(client):
     assert get_list(client) == {"open": [], "closed": []}
 

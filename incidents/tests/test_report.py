@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from incidents import services
+from incidents.management.commands.incident_report import Command as ReportCommand
 from incidents.models import Severity, Source
 from incidents.tests.factories import make_component, make_incident
 
@@ -19,9 +20,9 @@ def at(*args):
     return datetime(*args, tzinfo=UTC)
 
 
-def report(*args) -> str:
+def report(*args, stderr: io.StringIO | None = None) -> str:
     out = io.StringIO()
-    call_command("incident_report", *args, stdout=out)
+    call_command("incident_report", *args, stdout=out, stderr=stderr or io.StringIO())
     return out.getvalue()
 
 
@@ -108,13 +109,37 @@ def test_until_defaults_to_today(incidents):
     assert data["months"][0]["month"] == "2026-01"
 
 
+def test_without_since_the_last_12_months_are_reported(incidents):
+    """Issue 18: --since is optional; the default is this month and the 11 before (said in --help)."""
+    data = json.loads(report("--until", "2026-12-15", "--format", "json"))
+    assert (data["since"], data["until"]) == ("2026-01-01", "2026-12-15")
+    assert [m["month"] for m in data["months"]] == [f"2026-{n:02d}" for n in range(1, 13)]
+    assert data["total"]["count"] == 3
+    later = json.loads(report("--until", "2027-01-31", "--format", "json"))
+    assert later["since"] == "2026-02-01"
+    assert later["total"]["count"] == 1, "January 2026 is 13 months back: outside the default window"
+    help_text = ReportCommand().create_parser("manage.py", "incident_report").format_help()
+    assert "default: the last 12 months" in " ".join(help_text.split())
+
+
+def test_a_range_over_the_cap_is_clamped_with_a_note(incidents):
+    note = io.StringIO()
+    data = json.loads(report("--since", "1990-01-01", "--until", "2026-02-28", "--format", "json", stderr=note))
+    assert (data["since"], data["until"]) == ("2016-03-01", "2026-02-28")
+    assert len(data["months"]) == 120
+    assert data["total"]["count"] == 3
+    assert "more than 120 months; reporting 2016-03-01 to 2026-02-28" in note.getvalue()
+    quiet = io.StringIO()
+    report("--since", "2016-03-01", "--until", "2026-02-28", "--format", "json", stderr=quiet)
+    assert quiet.getvalue() == "", "exactly 120 months needs no note"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--since", "01/01/2026"], "'01/01/2026' is not a date like 2026-01-31"),
         (["--since", "2026-03-01", "--until", "2026-01-01"], "before its start"),
         (["--since", "2026-01-01", "--component", "nope"], "Unknown component slug(s): nope"),
-        (["--since", "1990-01-01", "--until", "2026-01-01"], "at most 120"),
     ],
 )
 def test_bad_arguments_are_clear_errors(db, args, message):

@@ -9,6 +9,8 @@ Choices (docs/METRICS.md, "Importing the first version"):
 - an item keeps its id when that id is free; otherwise it gets a new one and the map is printed;
 - `open` → `investigating`, `closed` → `resolved`; display names go to `point_name`/`contact_name`
   (`Not assigned` means none);
+- the source's times are kept as given (`reported_at`, `closed_at`, `modified_at`), so `/list`
+  serves the same values after the import as the first version did;
 - every imported incident gets one `import` timeline row whose `changes` carry `legacy_id`;
   an item whose legacy id is already recorded is skipped, so running the import twice
   changes nothing (later edits in the old system are not re-imported);
@@ -218,6 +220,7 @@ def parse_item(raw: Any, *, where: str, expected_status: str) -> LegacyItem:
         "status": status,
         "reported_at": reported_at,
         "closed_at": closed_at,
+        "modified_at": modified_at,
         "point_name": _name(raw["point"]),
         "contact_name": _name(raw["contact"]),
         "rca_link": (raw["rca_link"] or "").strip(),

@@ -1,21 +1,25 @@
 """Print the metrics page's figures in a terminal, for scripts or a monthly review.
 
-    python manage.py incident_report --since 2026-01-01 [--until 2026-03-31]
+    python manage.py incident_report [--since 2026-01-01] [--until 2026-03-31]
         [--severity sev-1 --severity sev-2] [--component realm] [--format table|csv|json]
 
 Same selectors as the admin page (incidents.metrics); durations are seconds in csv/json
-and `1d 2h 3m` in the table.
+and `1d 2h 3m` in the table. Without `--since`: the last 12 months (this month and the 11
+before). A range longer than the 120-month cap keeps its end and starts 120 months before it,
+with a note on stderr (stdout stays a clean table, CSV or JSON).
 """
 
 import json
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
-from incidents.metrics import format_seconds, incident_metrics, metrics_csv, metrics_rows
+from incidents.metrics import MAX_MONTHS, format_seconds, incident_metrics, metrics_csv, metrics_rows
 from incidents.models import Component, Severity
 
 FORMATS = ("table", "csv", "json")
+DEFAULT_MONTHS = 12
 
 
 def _date(value: str) -> date:
@@ -25,11 +29,22 @@ def _date(value: str) -> date:
         raise CommandError(f"{value!r} is not a date like 2026-01-31.") from None
 
 
+def _month_start(day: date, *, months_back: int) -> date:
+    """First day of the month `months_back` months before `day`'s month."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months_back, 12)
+    return date(year, month + 1, 1)
+
+
 class Command(BaseCommand):
     help = "Print incident counts, MTTA and MTTR per month (the admin metrics page's figures)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", required=True, help="first day, YYYY-MM-DD (in TIME_ZONE)")
+        parser.add_argument(
+            "--since",
+            help=f"first day, YYYY-MM-DD (in TIME_ZONE; default: the last {DEFAULT_MONTHS} months, i.e. the first "
+            f"day of the month {DEFAULT_MONTHS - 1} months before --until's; a range over {MAX_MONTHS} months is "
+            f"shortened to its last {MAX_MONTHS}, with a note)",
+        )
         parser.add_argument("--until", help="last day included, YYYY-MM-DD (default: today)")
         parser.add_argument("--severity", action="append", default=[], choices=Severity.values, help="repeatable")
         parser.add_argument("--component", action="append", default=[], help="component slug; repeatable")
@@ -40,10 +55,18 @@ class Command(BaseCommand):
         unknown = sorted(set(component) - {c.slug for c in components})
         if unknown:
             raise CommandError(f"Unknown component slug(s): {', '.join(unknown)}.")
+        last = _date(until) if until else timezone.localdate(timezone=timezone.get_default_timezone())
+        first = _date(since) if since else _month_start(last, months_back=DEFAULT_MONTHS - 1)
+        earliest = _month_start(last, months_back=MAX_MONTHS - 1)
+        if first < earliest:
+            self.stderr.write(
+                f"Note: {first} to {last} spans more than {MAX_MONTHS} months; reporting {earliest} to {last}."
+            )
+            first = earliest
         try:
             metrics = incident_metrics(
-                since=_date(since),
-                until=_date(until) if until else None,
+                since=first,
+                until=last,
                 severities=severity,
                 components=components,
             )

@@ -45,7 +45,7 @@ def number_public_entries(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0002_public_read_indexes'),
+        ('incidents', '0003_i16_monitoring'),
     ]
 
     operations = [
