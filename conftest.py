@@ -2,6 +2,9 @@
 
 import pytest
 
+# The `browser` fixture (Playwright + Debian's chromium) for every app's browser tests.
+pytest_plugins = ["incidents.tests.browser"]
+
 
 @pytest.fixture
 def staff_user(django_user_model):
@@ -25,6 +28,12 @@ def _empty_public_body_cache(settings):
 
     from incidents.caching import forget_stamp
 
+    # The last-good-body store is shared by processes (a file cache by default): a test's own here.
+    settings.CACHES = {
+        **settings.CACHES,
+        "public-stale": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "stale-test"},
+    }
     caches["public"].clear()
+    caches["public-stale"].clear()
     settings.PUBLIC_STAMP_TTL = 0
     forget_stamp()

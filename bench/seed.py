@@ -63,9 +63,12 @@ def main() -> None:
                     contact=f"U0BENCH{rng.randint(0, 49):03d}",
                     rca_link="https://example.com/rca" if n % 7 == 0 else "",
                     update_number=args.updates_per_incident - 1,
+                    public_entries=args.updates_per_incident - (1 if args.updates_per_incident > 3 else 0),
+                    public_update_number=args.updates_per_incident - (2 if args.updates_per_incident > 3 else 1),
                     created_by="bench",
                     modified_by="bench",
                     modified_at=closed or reported,
+                    public_modified_at=closed or reported,
                 )
             )
         incidents = Incident.objects.bulk_create(incidents, batch_size=2000)
@@ -84,6 +87,7 @@ def main() -> None:
                 status=i.status if k == args.updates_per_incident - 1 else "investigating",
                 message=f"Update {k + 1} for incident {i.pk}",
                 visibility="internal" if k == 3 else "public",
+                public_number=None if k == 3 else k + 1 - (k > 3),
             )
             for i in incidents
             for k in range(args.updates_per_incident)

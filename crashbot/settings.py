@@ -4,6 +4,7 @@ Local defaults are safe for a laptop (SQLite file, DEBUG on). With DEBUG=False
 the server refuses to start unless SECRET_KEY and ALLOWED_HOSTS are given.
 """
 
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.syndication",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "corsheaders",
     # Before django_tasks_db: its `db_worker` command also runs the scheduler (crashbot/scheduler.py).
     "crashbot",
@@ -55,6 +57,8 @@ MIDDLEWARE = [
     # Request id (logs, X-Request-ID) and /metrics request counts for every answer, cached ones included.
     "crashbot.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # CSP and Permissions-Policy on every public response, cached ones included.
+    "incidents.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -148,12 +152,19 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The public API speaks JSON only, whatever `Accept` says: one cached body per URL.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "incidents.api.negotiation.JSONOnlyNegotiation",
 }
 
 # OpenAPI schema of the public API at /api/schema/ (issue 5; docs/PUBLIC_API.md).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Crashbot public API",
-    "DESCRIPTION": "The legacy `GET /list` and the Atlassian Statuspage v2-compatible read API.",
+    "DESCRIPTION": (
+        "Read-only, no login: the state of the platform as the status page shows it. `/api/v2/*` follows "
+        "Atlassian Statuspage's v2 API, so Statuspage widgets and clients work unchanged; `/list` is the first "
+        "Crashbot's format. Only public incidents and public updates appear. Every response is cacheable "
+        "(ETag, Cache-Control) and compressed when the client accepts gzip or br."
+    ),
     "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["incidents.api.schema.public_endpoints_only"],
@@ -202,7 +213,13 @@ CACHES = {
         "TIMEOUT": 600,
         "OPTIONS": {"MAX_ENTRIES": 200},
     },
+    # The last body of each public URL, served (marked stale) for up to a day while the database
+    # is down: a store every process shares, `CACHE_URL` (e.g. redis://…) or a file cache on the host.
+    "public-stale": env.cache_url(
+        "CACHE_URL", default=f"filecache://{Path(tempfile.gettempdir()) / 'crashbot-public-stale'}"
+    ),
 }
+CACHES["public-stale"].setdefault("TIMEOUT", 86400)
 
 # Crashbot's own settings.
 INCIDENT_PREFIX = env.str("INCIDENT_PREFIX", default="DCL")

@@ -11,3 +11,7 @@ urlpatterns = [
     path("", include("subscriptions.urls")),
     path("", include("incidents.urls")),
 ]
+
+# Branded public error pages; JSON on the public API (incidents.views).
+handler404 = "incidents.views.not_found"
+handler500 = "incidents.views.server_error"

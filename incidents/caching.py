@@ -6,31 +6,78 @@ revalidation costs one aggregate query (`selectors.public_version_stamp`) instea
 rendering the body: the ETag is derived from what the data *is*, not from the bytes.
 
 A 200 is served from rendered bytes kept per ETag (the `public` cache alias, a per-process
-LocMemCache by default): the version stamp stays the source of truth, so a cached body is
-never stale, and a full render happens once per change per process instead of on every
-request (issue 7 profile: rendering `/list` with 500 items cost ~150 ms each time).
+LocMemCache by default) beside their gzip and brotli forms, each compressed once per ETag:
+the version stamp stays the source of truth, so a cached body is never stale, and a full
+render happens once per change per process instead of on every request.
+
+Only what changes the body keys the cache (docs/PUBLIC_API.md): the path, the query
+parameters the view reads (normalised by the view's `query` function; others are ignored),
+the host and scheme, and the accepted encoding reduced to `br`, `gzip` or identity.
+
+When the database fails, a URL that was served before gets its last body from the
+`public-stale` store (shared by every process: `CACHE_URL`, or a file cache on the host)
+for up to a day, marked stale; otherwise a 503 (JSON on JSON URLs).
 """
 
+import gzip
 import hashlib
+import logging
+import re
 import time
 from collections.abc import Callable
 from functools import lru_cache, wraps
+from pathlib import Path
 
+import brotli
 from django.conf import settings
 from django.core.cache import caches
-from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 
 from incidents import selectors
 
+logger = logging.getLogger(__name__)
+
 CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
-# Bump when a change of code changes what the same data renders to.
-REPRESENTATION_VERSION = "1"
+STALE_CACHE_CONTROL = "public, max-age=30"
 CACHE_ALIAS = "public"
+STALE_ALIAS = "public-stale"
+STALE_MAX_AGE = 86400
+COMPRESS_MIN_BYTES = 256
+# Brotli above 5 costs much more CPU for little gain on JSON and HTML (SPEC §4: quality ≤ 5).
+BROTLI_QUALITY = 4
+ENCODING_SUFFIX = {"": "", "gzip": "-gz", "br": "-br"}
 # Response headers set by the view that belong to the body; the rest (CORS, security) is added by middleware.
-_STORED_HEADERS = ("Content-Type", "Content-Language", "Vary", "Allow")
+_STORED_HEADERS = ("Content-Type", "Content-Language", "Allow")
+# Files whose content shapes public bodies: a deploy that changes any of them changes every ETag.
+_REPRESENTATION_SOURCES = (
+    ("incidents", "*.py"),
+    ("templates", "**/*.html"),
+    ("static", "**/*"),
+)
+_JSON_PATHS = re.compile(r"^/(list$|api/)")
+
+
+@lru_cache(maxsize=1)
+def representation_version() -> str:
+    """A digest of the code, templates and static files that render public bodies.
+
+    Derived, not hand-bumped: a deploy that changes how the same data renders changes
+    every ETag by itself, so no browser or CDN keeps a 304 of the old page.
+    """
+    base = Path(settings.BASE_DIR)
+    digest = hashlib.sha256()
+    for folder, pattern in _REPRESENTATION_SOURCES:
+        for path in sorted((base / folder).glob(pattern)):
+            if path.is_file() and "tests" not in path.parts:
+                digest.update(str(path.relative_to(base)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class _StampMemo:
@@ -59,17 +106,19 @@ def forget_stamp(**kwargs) -> None:
     _StampMemo.value = None
 
 
-def public_etag(request: HttpRequest, *, stamp: str) -> str:
+def public_etag(request: HttpRequest, *, stamp: str, query: str = "") -> str:
     """Strong ETag for this URL's representation of the data fingerprinted by `stamp`.
 
-    Besides the data it covers what else changes the body: the URL (path and query),
-    the host and scheme (absolute links), today's UTC date (day-based windows such as
-    the 90-day strip), the settings shown publicly, and the code's representation version.
+    Besides the data it covers what else changes the body: the path and the query as the
+    view reads it (`query`, already normalised; unknown parameters never reach it), the
+    host and scheme (absolute links), today's UTC date (day-based windows such as the
+    90-day strip), the settings shown publicly, and the code's representation version.
     """
     parts = (
-        REPRESENTATION_VERSION,
+        representation_version(),
         stamp,
-        request.get_full_path(),
+        request.path,
+        query,
         request.scheme,
         request.get_host(),
         timezone.now().date().isoformat(),
@@ -85,36 +134,81 @@ def public_etag(request: HttpRequest, *, stamp: str) -> str:
     return f'"{digest}"'
 
 
+def accepted_encoding(request: HttpRequest) -> str:
+    """`br`, `gzip` or `` (identity): the one variant served for this `Accept-Encoding`."""
+    accepted: dict[str, float] = {}
+    for item in request.headers.get("Accept-Encoding", "").lower().split(","):
+        name, _, params = item.strip().partition(";")
+        quality = 1.0
+        match = re.search(r"q=([0-9.]+)", params)
+        if match:
+            try:
+                quality = float(match.group(1))
+            except ValueError:
+                quality = 0.0
+        accepted[name.strip()] = quality
+    wildcard = accepted.get("*", 0.0)
+    for encoding in ("br", "gzip"):
+        if accepted.get(encoding, wildcard) > 0:
+            return encoding
+    return ""
+
+
+def _variant_etag(etag: str, encoding: str) -> str:
+    return etag[:-1] + ENCODING_SUFFIX[encoding] + '"'
+
+
 def etag_matches(request: HttpRequest, etag: str) -> bool:
+    """Whether `If-None-Match` names this representation (any encoding of it); `*` is left to the view."""
     header = request.headers.get("If-None-Match")
     if not header:
         return False
-    candidates = parse_etags(header)
+    mine = {_variant_etag(etag, encoding) for encoding in ENCODING_SUFFIX}
     # Weak comparison is what If-None-Match uses (RFC 9110 §13.1.2): W/"x" matches "x".
-    return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
+    return any(c.removeprefix("W/") in mine for c in parse_etags(header))
+
+
+def _wants_any(request: HttpRequest) -> bool:
+    """`If-None-Match: *` matches only a representation that exists: decided after the view ran."""
+    return "*" in parse_etags(request.headers.get("If-None-Match", ""))
 
 
 Guard = Callable[[HttpRequest], HttpResponse | None]
 
 
-def public_cache(view: Callable[..., HttpResponse], *, guard: Guard | None = None) -> Callable[..., HttpResponse]:
+def public_cache(
+    view: Callable[..., HttpResponse],
+    *,
+    guard: Guard | None = None,
+    query: Callable[[HttpRequest], str] | None = None,
+) -> Callable[..., HttpResponse]:
     """Decorate a public GET view: ETag + Cache-Control on every answer, 304 before the view runs.
 
     `guard` runs first and may refuse the request (e.g. `/list`'s API key), so a 304 is
-    never a way around it. The view can read the ETag as `request.public_etag` (pages embed
-    it for their own refresh). Responses other than 200 (404, 403) get no ETag.
+    never a way around it. `query` returns the query string as the view reads it (e.g. the
+    history's page number, normalised); without it every query parameter is ignored, so
+    random parameters neither bypass nor multiply the cache. Responses other than 200
+    (404, 403) get no ETag and are not stored.
     """
 
+    def canonical_query(request: HttpRequest) -> str:
+        return query(request) if query is not None else ""
+
     def answer_early(request: HttpRequest) -> HttpResponse | None:
-        """The guard's refusal, a 304 or the cached body; None when the view has to render."""
+        """The guard's refusal, a 304, the cached body or the stale one; None when the view has to render."""
         if guard is not None and (refusal := guard(request)) is not None:
             return refusal
-        etag = public_etag(request, stamp=current_stamp())
+        try:
+            etag = public_etag(request, stamp=current_stamp(), query=canonical_query(request))
+        except DatabaseError:
+            return _unavailable(request, canonical_query(request))
         request.public_etag = etag
         if etag_matches(request, etag):
-            return _with_cache_headers(HttpResponseNotModified(), etag)
-        cached = _cached_body(request, etag)
-        return _with_cache_headers(cached, etag) if cached is not None else None
+            return _not_modified(request, etag)
+        if _wants_any(request):
+            return None
+        entry = caches[CACHE_ALIAS].get(_body_key(etag))
+        return _respond(request, entry, etag) if entry is not None else None
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -122,10 +216,19 @@ def public_cache(view: Callable[..., HttpResponse], *, guard: Guard | None = Non
             return view(request, *args, **kwargs)
         if getattr(request, "public_etag", None) is None and (early := answer_early(request)) is not None:
             return early
-        response = _render_and_store(view, request, request.public_etag, *args, **kwargs)
+        etag = request.public_etag
+        try:
+            response, entry = _render_and_store(view, request, etag, *args, **kwargs)
+        except DatabaseError:
+            return _unavailable(request, canonical_query(request))
         if response.status_code != 200:
             return response
-        return _with_cache_headers(response, request.public_etag)
+        if entry is None:
+            return _with_cache_headers(response, etag)
+        caches[STALE_ALIAS].set(_stale_key(request, canonical_query(request)), entry, STALE_MAX_AGE)
+        if _wants_any(request):
+            return _not_modified(request, etag)
+        return _respond(request, entry, etag)
 
     wrapper.answer_early = answer_early
     return wrapper
@@ -168,30 +271,99 @@ def _with_cache_headers(response: HttpResponse, etag: str) -> HttpResponse:
     return response
 
 
-def _body_key(request: HttpRequest, etag: str) -> str:
-    """The ETag already covers URL, host and data; `Accept` can change the representation (DRF negotiation)."""
-    accept = request.headers.get("Accept", "")
-    return f"public-body:{etag}:{hashlib.sha256(accept.encode()).hexdigest()[:16]}"
-
-
-def _cached_body(request: HttpRequest, etag: str) -> HttpResponse | None:
-    stored = caches[CACHE_ALIAS].get(_body_key(request, etag))
-    if stored is None:
-        return None
-    content, headers = stored
-    response = HttpResponse(content)
-    for name, value in headers:
-        response[name] = value
-    response["Content-Length"] = str(len(content))
+def _not_modified(request: HttpRequest, etag: str) -> HttpResponse:
+    response = _with_cache_headers(HttpResponseNotModified(), _variant_etag(etag, accepted_encoding(request)))
+    patch_vary_headers(response, ("Accept-Encoding",))
     return response
 
 
+def _body_key(etag: str) -> str:
+    """The ETag covers path, normalised query, host and data (DRF answers JSON whatever `Accept` says)."""
+    return f"public-body:{etag}"
+
+
+def _stale_key(request: HttpRequest, query: str) -> str:
+    """The URL as the cache sees it: the same body whatever the ETag (data) was."""
+    url = "\x1f".join((request.scheme, request.get_host(), request.path, query))
+    return f"public-stale:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
+
+
+def _respond(request: HttpRequest, entry: dict, etag: str | None) -> HttpResponse:
+    """The stored body in the encoding the client accepts (compressed once per ETag, then reused)."""
+    encoding = accepted_encoding(request) if len(entry["content"]) >= COMPRESS_MIN_BYTES else ""
+    if encoding and encoding not in entry:
+        entry[encoding] = _compress(entry["content"], encoding)
+        if etag is not None:
+            caches[CACHE_ALIAS].set(_body_key(etag), entry)
+    response = HttpResponse(entry[encoding] if encoding else entry["content"])
+    for name, value in entry["headers"]:
+        response[name] = value
+    if encoding:
+        response["Content-Encoding"] = encoding
+    response["Content-Length"] = str(len(response.content))
+    patch_vary_headers(response, ("Accept-Encoding",))
+    if etag is not None:
+        _with_cache_headers(response, _variant_etag(etag, encoding))
+    return response
+
+
+def _compress(content: bytes, encoding: str) -> bytes:
+    if encoding == "br":
+        return brotli.compress(content, quality=BROTLI_QUALITY)
+    return gzip.compress(content, compresslevel=6, mtime=0)
+
+
 def _render_and_store(view: Callable[..., HttpResponse], request: HttpRequest, etag: str, *args, **kwargs):
+    """The view's response, and the stored entry (raw body, headers, gzip form) when it is a cacheable 200."""
     response = view(request, *args, **kwargs)
     if response.status_code != 200 or response.streaming or response.cookies:
-        return response
+        return response, None
     if callable(getattr(response, "render", None)):
         response.render()  # DRF and template responses render lazily; the body is needed now
     headers = [(name, response[name]) for name in _STORED_HEADERS if response.has_header(name)]
-    caches[CACHE_ALIAS].set(_body_key(request, etag), (response.content, headers))
+    entry = {"content": response.content, "headers": headers, "stored_at": time.time()}
+    if len(entry["content"]) >= COMPRESS_MIN_BYTES:
+        entry["gzip"] = _compress(entry["content"], "gzip")
+    caches[CACHE_ALIAS].set(_body_key(etag), entry)
+    return response, entry
+
+
+def _unavailable(request: HttpRequest, query: str) -> HttpResponse:
+    """Database down: the last body this URL was served with (up to a day old), or a 503."""
+    logger.warning("database unavailable for public %s", request.path, exc_info=True)
+    try:
+        entry = caches[STALE_ALIAS].get(_stale_key(request, query))
+    except Exception:  # noqa: BLE001 - the shared store may be down too; a 503 is still the answer
+        logger.exception("stale store unavailable")
+        entry = None
+    if entry is not None:
+        response = _respond(request, entry, None)
+        age = max(0, int(time.time() - entry["stored_at"]))
+        response["Age"] = str(age)
+        response["Warning"] = '110 - "Response is Stale"'
+        response["X-Crashbot-Stale"] = "true"
+        response["Cache-Control"] = STALE_CACHE_CONTROL
+        return response
+    return service_unavailable(request)
+
+
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 in the URL's own language: JSON for the APIs, the branded page otherwise."""
+    if _JSON_PATHS.match(request.path):
+        response = JsonResponse(
+            {"error": "unavailable", "detail": "The status service cannot reach its database; try again shortly."},
+            status=503,
+        )
+    else:
+        html = render_to_string(
+            "status/error.html",
+            {
+                "page_name": settings.STATUS_PAGE_NAME,
+                "title": "Status temporarily unavailable",
+                "message": "The status page cannot reach its database right now. Please try again in a minute.",
+            },
+        )
+        response = HttpResponse(html, status=503)
+    response["Retry-After"] = "30"
+    response["Cache-Control"] = "no-store"
     return response

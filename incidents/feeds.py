@@ -12,8 +12,14 @@ from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 from incidents import selectors
 from incidents.markup import render_markdown
 from incidents.models import Incident, Status
+from incidents.services import XML_INVALID_CHARACTERS
 
 FEED_ENTRIES = 50
+
+
+def xml_safe(text: str) -> str:
+    """Drop what XML cannot carry: the services refuse it at input, but older rows may hold it."""
+    return XML_INVALID_CHARACTERS.sub("", text)
 
 
 class HistoryRssFeed(Feed):
@@ -34,6 +40,8 @@ class HistoryRssFeed(Feed):
             shown = selectors.public_update_view(update.incident, update)
             if shown is not None:
                 entries.append((update.incident, shown))
+        # By when things happened: a backfilled incident is dated when it happened, not entered.
+        entries.sort(key=lambda entry: (entry[1].created_at, entry[1].incident_id, entry[1].number), reverse=True)
         return entries
 
     def item_title(self, item) -> str:
@@ -41,12 +49,12 @@ class HistoryRssFeed(Feed):
         label = Status(update.status).label
         if incident.is_maintenance:
             label = f"Maintenance {label.lower()}"
-        return f"{incident.key} {incident.title} — {label}"
+        return xml_safe(f"{incident.key} {incident.title} — {label}")
 
     def item_description(self, item) -> str:
         """Sanitised HTML of the update (Markdown rendered, scripts and unsafe links dropped)."""
         _, update = item
-        return render_markdown(update.body)
+        return xml_safe(render_markdown(update.body))
 
     def item_link(self, item) -> str:
         incident, update = item

@@ -51,6 +51,10 @@ class Kind(models.TextChoices):
     MAINTENANCE = "maintenance", "Maintenance"
 
 
+# What a backfill's first timeline row says to staff when nobody wrote anything (never shown publicly).
+BACKFILL_MESSAGE = "Backfilled."
+
+
 class Visibility(models.TextChoices):
     PUBLIC = "public", "Public"
     INTERNAL = "internal", "Internal"
@@ -205,6 +209,17 @@ class Incident(models.Model):
     rca_link = models.URLField(max_length=500, blank=True, verbose_name="RCA link")
     components = models.ManyToManyField(Component, blank=True, related_name="incidents")
     update_number = models.PositiveIntegerField(default=0, editable=False)
+    # What the public sees (SPEC §3, §4), moved only by public changes so that internal
+    # notes and internal periods never show as a changed count, date or ETag.
+    public_entries = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Public timeline entries so far (the last public sequence number)."
+    )
+    public_update_number = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Public changes (the legacy /list update_number)."
+    )
+    public_modified_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Last public change (null while never public)."
+    )
     created_by = models.CharField(max_length=100, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     modified_by = models.CharField(max_length=100, editable=False)
@@ -221,7 +236,9 @@ class Incident(models.Model):
             # resolved, and the page's last public change, each an index range scan with a LIMIT.
             models.Index(fields=["visibility", "reported_at", "id"], name="incident_public_recent"),
             models.Index(fields=["visibility", "status", "closed_at"], name="incident_public_closed"),
-            models.Index(fields=["visibility", "modified_at"], name="incident_public_modified"),
+            models.Index(fields=["visibility", "public_modified_at"], name="incident_public_modified"),
+            # The version stamp's newest public change (`selectors.public_version_stamp`).
+            models.Index(fields=["public_modified_at"], name="incident_public_changed"),
             # Maintenance: the worker's due work and the public upcoming/active lists.
             models.Index(fields=["kind", "status", "scheduled_for"], name="incident_maintenance_due"),
         ]
@@ -306,6 +323,11 @@ class IncidentUpdate(models.Model):
     message = models.TextField(blank=True)
     changes = models.JSONField(default=dict, blank=True)
     visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PUBLIC)
+    public_number = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The n-th public entry of the incident (page anchors, feed and v2 ids); null when not public.",
+    )
 
     class Meta:
         ordering = ["incident", "number"]
@@ -313,10 +335,13 @@ class IncidentUpdate(models.Model):
             models.Index(fields=["visibility", "created_at"], name="update_public_feed"),
             # An incident's public timeline (prefetched for pages and the v2 API) without scanning every public row.
             models.Index(fields=["incident", "visibility", "number"], name="update_public_timeline"),
+            # Newest public entries (version stamp, feeds) without reading internal rows.
+            models.Index(fields=["id"], condition=Q(public_number__isnull=False), name="update_public_sequence"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["incident", "number"], name="update_number_unique_per_incident"),
             models.CheckConstraint(condition=Q(number__gte=1), name="update_number_positive"),
+            models.UniqueConstraint(fields=["incident", "public_number"], name="update_public_number_unique"),
             models.CheckConstraint(condition=Q(source__in=Source.values), name="update_source_valid"),
             models.CheckConstraint(condition=Q(visibility__in=Visibility.values), name="update_visibility_valid"),
         ]

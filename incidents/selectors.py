@@ -2,26 +2,28 @@
 
 import hashlib
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 from django.utils import timezone
 
+from incidents import status
 from incidents.models import (
+    BACKFILL_MESSAGE,
     MAINTENANCE_ACTIVE_STATUSES,
     OPEN_STATUSES,
     SEVERITY_IMPACT,
     Component,
     ComponentDailyUptime,
-    ComponentStatus,
     Incident,
     IncidentUpdate,
     Kind,
     Person,
     Severity,
+    Source,
     Status,
     Visibility,
 )
@@ -51,9 +53,10 @@ def incident_public_queryset() -> QuerySet[Incident]:
 
 
 def public_updates_prefetch() -> Prefetch:
+    """An incident's public entries (those with a public sequence number), newest first."""
     return Prefetch(
         "updates",
-        queryset=IncidentUpdate.objects.filter(visibility=Visibility.PUBLIC).order_by("-number"),
+        queryset=IncidentUpdate.objects.filter(public_number__isnull=False).order_by("-public_number"),
         to_attr="public_updates",
     )
 
@@ -68,6 +71,13 @@ def incident_get_public(*, key: str) -> Incident | None:
         .filter(pk=incident_id)
         .first()
     )
+
+
+def incident_was_withdrawn(*, incident_id: int) -> bool:
+    """An `invalid` public incident that had been shown to the public (410 rather than 404)."""
+    return Incident.objects.filter(
+        pk=incident_id, visibility=Visibility.PUBLIC, status=Status.INVALID, public_entries__gt=0
+    ).exists()
 
 
 def incidents_open(*, include_internal: bool = True) -> QuerySet[Incident]:
@@ -127,71 +137,35 @@ def components_ordered() -> QuerySet[Component]:
 # ---------------------------------------------------------------------------
 # Public status (Statuspage v2 API, status page, feeds).
 
-# SPEC §2: a component's status follows the worst open public incident affecting it.
-IMPACT_COMPONENT_STATUS = {
-    "critical": ComponentStatus.MAJOR_OUTAGE,
-    "major": ComponentStatus.PARTIAL_OUTAGE,
-    "minor": ComponentStatus.DEGRADED_PERFORMANCE,
-    "none": ComponentStatus.OPERATIONAL,
-}
-# Worst first; used to pick the worst of several statuses.
-COMPONENT_STATUS_RANK = {
-    ComponentStatus.MAJOR_OUTAGE: 4,
-    ComponentStatus.PARTIAL_OUTAGE: 3,
-    ComponentStatus.DEGRADED_PERFORMANCE: 2,
-    ComponentStatus.UNDER_MAINTENANCE: 1,
-    ComponentStatus.OPERATIONAL: 0,
-}
-# Statuspage's page indicator and its description, worst first.
-INDICATOR_RANK = {"critical": 4, "major": 3, "minor": 2, "maintenance": 1, "none": 0}
-INDICATOR_DESCRIPTION = {
-    "none": "All Systems Operational",
-    "minor": "Minor Service Outage",
-    "major": "Partial System Outage",
-    "critical": "Major System Outage",
-    "maintenance": "Service Under Maintenance",
-}
-COMPONENT_STATUS_INDICATOR = {
-    ComponentStatus.OPERATIONAL: "none",
-    ComponentStatus.UNDER_MAINTENANCE: "maintenance",
-    ComponentStatus.DEGRADED_PERFORMANCE: "minor",
-    ComponentStatus.PARTIAL_OUTAGE: "major",
-    ComponentStatus.MAJOR_OUTAGE: "critical",
-}
-UPTIME_DAYS = 90
-
-
 # How many of the newest ids the stamp counts, to notice rows whose transaction commits after a later one.
 STAMP_RECENT_IDS = 200
 
 
 def public_version_stamp() -> str:
-    """A cheap fingerprint of everything the public side shows, in one index-only query.
+    """A cheap fingerprint of everything the public side shows, from public data only.
 
     Public ETags (and the cache of rendered bodies) are derived from it, so a 304 costs this
-    one query. Every change to an incident appends a timeline row (append-only, never
-    deleted), so the newest timeline id plus the number of rows among the last
-    `STAMP_RECENT_IDS` ids changes with every committed change, even when a transaction
-    commits after one that took a later id. The same pair over incidents catches rows
-    written without a timeline row (bulk loads), `MAX(modified_at)` direct edits; the small
-    component and people tables are counted and their max timestamps catch edits.
+    one query. Every public change appends a public timeline entry (append-only, never
+    deleted): the newest public entry's id plus the number of public entries among the last
+    `STAMP_RECENT_IDS` ids changes with every committed public change, even when a
+    transaction commits after one that took a later id. `MAX(public_modified_at)` catches an
+    incident withdrawn from the public side (that row is internal); the small component and
+    people tables are counted and their max timestamps catch edits.
 
-    Each part is a primary-key or index lookup, so the cost does not grow with the history
-    (the first version's `COUNT(*)`/`SUM(update_number)` over all incidents scanned the
-    table on every request). Internal rows are included on purpose: filtering would cost
-    more, and a spurious change only costs one full response.
+    Internal incidents and internal notes move none of these (SPEC §4: public ETags derive
+    from public data only). People's names are refreshed for everyone on a timer, so their
+    part says nothing about internal incidents. Each part is a primary-key or index lookup
+    (the public entries through a partial index), so the cost does not grow with the history.
     """
     q = connection.ops.quote_name
     incident, update, component, person, uptime = (
         m._meta.db_table for m in (Incident, IncidentUpdate, Component, Person, ComponentDailyUptime)
     )
-
-    def newest(table: str) -> str:
-        top = f"(SELECT MAX({q('id')}) FROM {q(table)})"  # noqa: S608 - table names from model meta, no user input
-        return f"{top}, (SELECT COUNT(*) FROM {q(table)} WHERE {q('id')} > {top} - {STAMP_RECENT_IDS})"  # noqa: S608
-
+    public = f"{q('public_number')} IS NOT NULL"
+    top = f"(SELECT MAX({q('id')}) FROM {q(update)} WHERE {public})"  # noqa: S608 - names from model meta
     sql = (
-        f"SELECT {newest(update)}, {newest(incident)}, (SELECT MAX({q('modified_at')}) FROM {q(incident)}),"  # noqa: S608 - table names from model meta, no user input
+        f"SELECT {top}, (SELECT COUNT(*) FROM {q(update)} WHERE {public} AND {q('id')} > {top} - {STAMP_RECENT_IDS}),"  # noqa: S608 - table names from model meta, no user input
+        f" (SELECT MAX({q('public_modified_at')}) FROM {q(incident)}),"
         f" (SELECT COUNT(*) FROM {q(component)}), (SELECT MAX({q('updated_at')}) FROM {q(component)}),"
         f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)}),"
         f" (SELECT MAX({q('updated_at')}) FROM {q(uptime)})"  # probe roll-ups change the uptime % shown
@@ -200,12 +174,6 @@ def public_version_stamp() -> str:
         cursor.execute(sql)
         row = cursor.fetchone()
     return hashlib.sha256(repr(row).encode()).hexdigest()[:32]
-
-
-def indicator_for(*, impacts: list[str], component_statuses: list[str]) -> str:
-    """The page's `status.indicator`: worst of open incident impacts and component statuses."""
-    candidates = ["none", *impacts, *(COMPONENT_STATUS_INDICATOR[ComponentStatus(s)] for s in component_statuses)]
-    return max(candidates, key=INDICATOR_RANK.__getitem__)
 
 
 def components_with_status() -> list[Component]:
@@ -232,7 +200,7 @@ def components_with_status() -> list[Component]:
         )
     )
     for component in components:
-        component.derived_status = component_status(
+        component.derived_status = status.component_status(
             override=component.status_override,
             worst_severity=component.worst_severity,
             detected=component.detected_status,
@@ -244,30 +212,6 @@ def components_with_status() -> list[Component]:
             and component.derived_status == component.detected_status
         )
     return components
-
-
-def component_status(
-    *, override: str, worst_severity: str | None, detected: str = "", in_maintenance: bool = False
-) -> str:
-    """Override, else the worst of open incidents' impact and what a probe detected; an active
-    maintenance shows as `under_maintenance` unless that is worse (SPEC §2, §8, §10)."""
-    if override:
-        return override
-    status = ComponentStatus.OPERATIONAL
-    if worst_severity is not None:
-        status = IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(worst_severity)]]
-    if detected:
-        status = worst_component_status([status, detected])
-    if (
-        in_maintenance
-        and COMPONENT_STATUS_RANK[ComponentStatus(status)] < COMPONENT_STATUS_RANK[ComponentStatus.UNDER_MAINTENANCE]
-    ):
-        status = ComponentStatus.UNDER_MAINTENANCE
-    return status
-
-
-def worst_component_status(statuses: list[str]) -> str:
-    return max(statuses, key=lambda s: COMPONENT_STATUS_RANK[ComponentStatus(s)], default=ComponentStatus.OPERATIONAL)
 
 
 def _public_detail_queryset() -> QuerySet[Incident]:
@@ -282,6 +226,16 @@ def incidents_public_unresolved() -> list[Incident]:
 def incidents_public_recent(*, limit: int = 50) -> list[Incident]:
     """The `limit` most recent public incidents (Statuspage's incidents.json), newest first; no maintenances."""
     return list(_public_detail_queryset().filter(kind=Kind.INCIDENT).order_by("-reported_at", "-id")[:limit])
+
+
+def incidents_public_reported_since(*, since: datetime, limit: int) -> list[Incident]:
+    """Public incidents reported since `since`, newest first, with their components (2 queries)."""
+    return list(
+        incident_public_queryset()
+        .filter(reported_at__gte=since)
+        .prefetch_related("components")
+        .order_by("-reported_at", "-id")[:limit]
+    )
 
 
 def incidents_public_page(*, offset: int, limit: int) -> list[Incident]:
@@ -339,32 +293,34 @@ def maintenances_active(*, include_internal: bool = True) -> QuerySet[Incident]:
 def public_updates_latest(*, limit: int = 50) -> list[IncidentUpdate]:
     """Newest public timeline entries of public incidents (feeds), with their incident, in one query."""
     return list(
-        IncidentUpdate.objects.filter(visibility=Visibility.PUBLIC, incident__visibility=Visibility.PUBLIC)
+        IncidentUpdate.objects.filter(public_number__isnull=False, incident__visibility=Visibility.PUBLIC)
         .exclude(incident__status=Status.INVALID)
         .select_related("incident")
         .order_by("-created_at", "-id")[:limit]
     )
 
 
-@dataclass
-class UptimeDay:
-    day: date
-    status: str = ComponentStatus.OPERATIONAL
-    incidents: list[str] = field(default_factory=list)
+def daily_uptime_figures(*, now: datetime | None = None, days: int = status.UPTIME_DAYS) -> dict:
+    """Stored daily figures (probe roll-ups) in the window: {(component id, day): (down s, observed s)}."""
+    now = now or timezone.now()
+    first = now.astimezone(UTC).date() - timedelta(days=days - 1)
+    rows = ComponentDailyUptime.objects.filter(day__gte=first, observed_seconds__gt=0).values_list(
+        "component_id", "day", "down_seconds", "observed_seconds"
+    )
+    return {(component_id, day): (down, observed) for component_id, day, down, observed in rows}
 
 
-def uptime_days(*, today: date | None = None, days: int = UPTIME_DAYS) -> dict[int, list[UptimeDay]]:
-    """Per component id, one `UptimeDay` per calendar day (UTC, oldest first) with the worst status that day.
+def uptime_outages(*, now: datetime | None = None, days: int = status.UPTIME_DAYS) -> list[status.Outage]:
+    """Public incidents' effect on their components over the last `days` UTC days (`status.uptime_strips`).
 
-    Built from public incident history in one query over the incidents that overlap the
-    window, however long the history is.
+    One query over the incidents that overlap the window, however long the history is:
+    open, or resolved inside the window (`closed_at` is set iff resolved) — a UNION of two
+    ranges of the (visibility, status, closed_at) index.
     """
-    today = today or timezone.now().astimezone(UTC).date()
-    first = today - timedelta(days=days - 1)
+    now = now or timezone.now()
+    first = now.astimezone(UTC).date() - timedelta(days=days - 1)
     start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
     through = Incident.components.through
-    # Open, or resolved inside the window (`closed_at` is set iff resolved): a UNION of two ranges
-    # of the (visibility, status, closed_at) index in one query, not a scan of the history.
     fields = ("component_id", "incident_id", "incident__severity", "incident__reported_at", "incident__closed_at")
     public = through.objects.filter(incident__visibility=Visibility.PUBLIC)
     rows = (
@@ -375,23 +331,17 @@ def uptime_days(*, today: date | None = None, days: int = UPTIME_DAYS) -> dict[i
             all=True,
         )
     )
-    strips: dict[int, list[UptimeDay]] = {}
-    for component_id, incident_id, severity, reported_at, closed_at in rows:
-        if reported_at.astimezone(UTC).date() > today:
-            continue
-        strip = strips.get(component_id)
-        if strip is None:
-            strip = strips[component_id] = [UptimeDay(first + timedelta(days=n)) for n in range(days)]
-        status = IMPACT_COMPONENT_STATUS[SEVERITY_IMPACT[Severity(severity)]]
-        rank = COMPONENT_STATUS_RANK[status]
-        begin = max(reported_at.astimezone(UTC).date(), first)
-        end = min((closed_at.astimezone(UTC).date() if closed_at else today), today)
-        for n in range((begin - first).days, (end - first).days + 1):
-            entry = strip[n]
-            if rank > COMPONENT_STATUS_RANK[entry.status]:
-                entry.status = status
-            entry.incidents.append(f"{settings.INCIDENT_PREFIX}-{incident_id}")
-    return strips
+    return [
+        status.Outage(
+            component_id=component_id,
+            incident_id=incident_id,
+            status=status.severity_status(severity),
+            start=reported_at,
+            end=closed_at,
+        )
+        for component_id, incident_id, severity, reported_at, closed_at in rows
+        if reported_at <= now
+    ]
 
 
 # Statuspage-style default text for a public timeline row that changed the status without a message.
@@ -420,19 +370,30 @@ class PublicUpdate:
 
 
 def public_update_view(incident: Incident, update: IncidentUpdate) -> PublicUpdate | None:
-    """What the public sees of one public timeline row, or None when it says nothing to them.
+    """What the public sees of one public timeline entry, or None when it says nothing to them.
 
-    Shown: the first row, rows with a message, rows that changed the status or the
-    severity. Not shown: field edits without a message (points, links, typos), and rows
-    recording a move to `invalid` (a staff decision). `changes` is never exposed: it
-    holds Slack ids.
+    Shown: the first public entry (creation, or the change that made the incident public),
+    entries with a public message, entries that changed the status or the severity. Not
+    shown: field edits without a message (points, links, typos), and entries recording a
+    move to `invalid` (a staff decision). `changes` is never exposed: it holds Slack ids.
+    An internal note attached to a public change stays internal. The first row of a backfill
+    or an import is dated by when the incident happened, and the staff's words about the
+    backfill ("Backfilled.", "Imported from …") give way to the description.
     """
-    if update.visibility != Visibility.PUBLIC or update.status == Status.INVALID:
+    if update.public_number is None or update.status == Status.INVALID:
         return None
     changes = update.changes or {}
-    body = update.message.strip()
+    body = update.message.strip() if update.visibility == Visibility.PUBLIC else ""
+    created_at = update.created_at
+    if update.number == 1:
+        created_at = incident.reported_at
+        if "backfill" in changes or update.source == Source.IMPORT:
+            if incident.closed_at and update.status == Status.RESOLVED:
+                created_at = incident.closed_at
+            if update.source == Source.IMPORT or body == BACKFILL_MESSAGE:
+                body = ""
     if not body:
-        if update.number == 1:
+        if update.public_number == 1 or "visibility" in changes:
             body = incident.description or STATUS_DEFAULT_BODY.get(update.status, "")
         elif "status" in changes:
             body = STATUS_DEFAULT_BODY.get(update.status, "")
@@ -443,7 +404,11 @@ def public_update_view(incident: Incident, update: IncidentUpdate) -> PublicUpda
     if not body:
         return None
     return PublicUpdate(
-        incident_id=incident.pk, number=update.number, status=update.status, body=body, created_at=update.created_at
+        incident_id=incident.pk,
+        number=update.public_number,
+        status=update.status,
+        body=body,
+        created_at=created_at,
     )
 
 
@@ -487,13 +452,13 @@ def public_updated_at() -> datetime | None:
     Newest first over the (visibility, modified_at) index, stopping at the first
     non-invalid row; `MAX()` with these filters scanned every public incident.
     """
-    incident = incident_public_queryset().order_by("-modified_at").values_list("modified_at", flat=True).first()
+    incident = (
+        incident_public_queryset()
+        .filter(public_modified_at__isnull=False)
+        .order_by("-public_modified_at")
+        .values_list("public_modified_at", flat=True)
+        .first()
+    )
     component = Component.objects.aggregate(m=Max("updated_at"))["m"]
     stamps = [s for s in (incident, component) if s is not None]
     return max(stamps) if stamps else None
-
-
-def empty_uptime(*, today: date | None = None, days: int = UPTIME_DAYS) -> list[UptimeDay]:
-    """A strip of `days` operational days ending today (a component without incidents)."""
-    today = today or timezone.now().astimezone(UTC).date()
-    return [UptimeDay(today - timedelta(days=days - 1 - n)) for n in range(days)]

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import (
+    BACKFILL_MESSAGE,
     CLOSED_STATUSES,
     DETECTED_STATUSES,
     INCIDENT_STATUSES,
@@ -76,6 +77,9 @@ SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
 BACKFILL_STATUSES = (Status.RESOLVED, Status.INVALID, Status.COMPLETED, Status.CANCELLED)
 # The worker's own timeline rows (SPEC §2).
 SYSTEM_AUTHOR = "crashbot"
+# Characters XML 1.0 cannot carry (NUL and the C0 controls other than tab, newline and carriage
+# return; lone surrogates; U+FFFE, U+FFFF).
+XML_INVALID_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def incident_create(
@@ -99,6 +103,8 @@ def incident_create(
     message: str = "",
     incident_id: int | None = None,
     record: dict[str, Any] | None = None,
+    public_update_number: int = 0,
+    public_modified_at: datetime | None = None,
     modified_at: datetime | None = None,
     kind: Kind = Kind.INCIDENT,
     scheduled_for: datetime | None = None,
@@ -111,9 +117,13 @@ def incident_create(
     An incident created already resolved or invalid is a backfill, and its first
     timeline row says so. `record` adds facts to row 1's `changes` as `{key: [None, value]}`
     (the import keeps the first version's id there to recognise what it already imported).
+    An import passes the source's `update_number` and `modified_at` as the public ones, so
+    legacy clients see the same values as before (SPEC §4); later public changes add to them.
+    A public incident's row 1 is its first public entry; an internal one has none yet.
     `modified_at` keeps a source's last-change time (import); default now.
     """
     now = timezone.now()
+    public = visibility == Visibility.PUBLIC and status != Status.INVALID
     incident = Incident(
         id=incident_id,
         kind=kind,
@@ -138,6 +148,9 @@ def incident_create(
         created_at=now,
         modified_by=author,
         modified_at=modified_at or now,
+        public_entries=1 if public else 0,
+        public_update_number=public_update_number,
+        public_modified_at=(public_modified_at or modified_at or now) if public else None,
     )
     _apply_lifecycle(incident, now=now)
     incident_validate(incident, message=message, now=now)
@@ -167,8 +180,10 @@ def incident_create(
             author=author,
             source=source,
             status=incident.status,
-            message=(message or "").strip() or ("Backfilled." if backfill else ""),
+            message=(message or "").strip() or (BACKFILL_MESSAGE if backfill else ""),
             changes=changes,
+            visibility=visibility,
+            public_number=1 if public else None,
         )
         _notify_on_commit(incident.pk)
     return incident
@@ -205,6 +220,11 @@ def incident_update(
     Writes one timeline row. When nothing changes and there is no message, nothing is
     written and the incident is returned as it was (callers compare `update_number`).
     Raises `Incident.DoesNotExist` for an unknown id and `ValidationError` for bad input.
+
+    Public numbering (SPEC §3): a row is a public entry when the incident is public after
+    the change, is or was shown (not `invalid`), and the row changes a field or carries a
+    public message; only public entries move the public counters. A message posted while
+    the incident is internal is internal.
     """
     given = {
         "title": title,
@@ -251,6 +271,19 @@ def incident_update(
         if not changes and not message:
             return incident
 
+        was_public = before["visibility"] == Visibility.PUBLIC
+        is_public = incident.visibility == Visibility.PUBLIC
+        shown = (was_public and before["status"] != Status.INVALID) or (is_public and incident.status != Status.INVALID)
+        row_visibility = message_visibility if is_public else Visibility.INTERNAL
+        public_number = None
+        if is_public and shown and (changes or row_visibility == Visibility.PUBLIC):
+            incident.public_entries += 1
+            public_number = incident.public_entries
+            if public_number > 1:
+                incident.public_update_number += 1
+            incident.public_modified_at = now
+        elif was_public and not is_public:
+            incident.public_modified_at = now  # withdrawn from the public side: a public change
         incident.update_number += 1
         incident.modified_by = author
         incident.modified_at = now
@@ -266,7 +299,8 @@ def incident_update(
             status=incident.status,
             message=message,
             changes=changes,
-            visibility=message_visibility,
+            visibility=row_visibility,
+            public_number=public_number,
         )
         _notify_on_commit(incident.pk)
     return incident
@@ -604,11 +638,15 @@ def incident_validate(incident: Incident, *, message: str = "", now: datetime | 
         value = getattr(incident, field)
         if value and not SLACK_USER_ID.match(value):
             errors.setdefault(field, []).append(f"“{value}” is not a Slack user id (like U012ABCDEF).")
-    # PostgreSQL cannot store NUL in text (SQLite can): refuse it the same way on both.
+    # PostgreSQL cannot store NUL in text (SQLite can), and XML (the Atom/RSS feeds) cannot carry
+    # the other control characters: refuse them the same way on both databases.
     texts = {f: getattr(incident, f) for f in ("title", "description", "rca_link")} | {"message": message}
     for field, value in texts.items():
-        if "\x00" in (value or ""):
-            errors.setdefault(field, []).append("This text contains a NUL character (\\0); remove it.")
+        bad = XML_INVALID_CHARACTERS.search(value or "")
+        if bad:
+            errors.setdefault(field, []).append(
+                f"This text contains a control character (U+{ord(bad.group()):04X}) that cannot be shown; remove it."
+            )
     if incident.rca_link and "rca_link" not in errors:
         try:
             _validate_rca_url(incident.rca_link)

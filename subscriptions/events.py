@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents import selectors
+from incidents import status as status_rules
 from incidents.models import Incident, IncidentUpdate, Source, Status, Visibility
 from subscriptions.models import ComponentWatch, Event, EventKind
 
@@ -108,7 +109,7 @@ def component_events(*, now: datetime | None = None) -> list[Event]:
     made: list[Event] = []
     for component in selectors.components_with_status():
         status = component.derived_status
-        by_incidents = selectors.component_status(
+        by_incidents = status_rules.component_status(
             override="", worst_severity=component.worst_severity, in_maintenance=component.in_maintenance
         )  # a maintenance announces its components itself (maintenance.* events)
         watch = watches.get(component.pk)

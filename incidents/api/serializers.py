@@ -73,8 +73,8 @@ class LegacyIncidentSerializer(serializers.Serializer):
         status = incident.status
         return {
             "id": incident.pk,
-            "update_number": incident.update_number,
-            "modified_at": _drf_datetime(incident.modified_at, tz),
+            "update_number": incident.public_update_number,
+            "modified_at": _drf_datetime(incident.public_modified_at or incident.reported_at, tz),
             "reported_at": _drf_datetime(incident.reported_at, tz),
             "closed_at": _drf_datetime(incident.closed_at, tz),
             "status": "open" if status in OPEN_STATUSES else "closed" if status == Status.RESOLVED else "",

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils.text import slugify
 
 from incidents import selectors
+from incidents import status as rules
 from incidents.models import Component, ComponentStatus, Incident, Status
 
 # Our stored status → Statuspage's incident status. A resolved incident whose
@@ -54,11 +55,11 @@ def page(*, base_url: str, updated_at: datetime | None) -> dict:
 
 def status(*, incidents: Iterable[Incident], components: Iterable[Component], maintenance_active: bool = False) -> dict:
     """The page indicator; `maintenance` while only maintenance is active (also one without components)."""
-    indicator = selectors.indicator_for(
+    indicator = rules.indicator_for(
         impacts=[i.impact for i in incidents if i.is_open] + (["maintenance"] if maintenance_active else []),
         component_statuses=[c.derived_status for c in components],
     )
-    return {"indicator": indicator, "description": selectors.INDICATOR_DESCRIPTION[indicator]}
+    return {"indicator": indicator, "description": rules.INDICATOR_DESCRIPTION[indicator]}
 
 
 def group_id(name: str) -> str:
@@ -114,7 +115,7 @@ def components(items: list[Component]) -> list[dict]:
                 {
                     "id": group_id(item.group),
                     "name": item.group,
-                    "status": selectors.worst_component_status([m.derived_status for m in group]),
+                    "status": rules.worst_component_status([m.derived_status for m in group]),
                     "created_at": iso(min(m.created_at for m in group)),
                     "updated_at": iso(max(m.updated_at for m in group)),
                     "position": min(m.position for m in group),
@@ -150,8 +151,9 @@ def incident(item: Incident, *, url: str, component_status: dict[int, str]) -> d
         "id": key,
         "name": item.title,
         "status": incident_status(item),
-        "created_at": iso(item.created_at),
-        "updated_at": iso(item.modified_at),
+        # A backfilled or imported incident was created when it happened, not when it was entered.
+        "created_at": iso(min(item.created_at, item.reported_at)),
+        "updated_at": iso(item.public_modified_at or item.reported_at),
         "monitoring_at": iso(item.monitoring_at),
         "resolved_at": iso(item.closed_at),
         "impact": item.impact,

@@ -20,6 +20,32 @@ from incidents.api import schema_serializers as docs
 from incidents.api import statuspage
 
 RECENT_INCIDENTS = 50
+# What /api/schema/ and /api/docs/ tell outside readers about each operation.
+OPERATION_DESCRIPTIONS = {
+    "statuspage_summary": (
+        "The page, its overall status, every component, the unresolved incidents and scheduled maintenances, "
+        "in Atlassian Statuspage's v2 shape."
+    ),
+    "statuspage_status": (
+        "The page and its overall status indicator (`none`, `minor`, `major`, `critical`, `maintenance`): the "
+        "cheapest thing to poll."
+    ),
+    "statuspage_components": ("Every component with its current status; groups come first, followed by their members."),
+    "statuspage_incidents": (
+        "The 50 most recent public incidents, resolved ones included, newest first, each with its public updates."
+    ),
+    "statuspage_incidents_unresolved": (
+        "Public incidents still investigating, identified or monitoring, most severe first."
+    ),
+    "statuspage_scheduled_maintenances": ("Scheduled maintenances in Statuspage's shape."),
+    "statuspage_maintenances_upcoming": ("Upcoming scheduled maintenances in Statuspage's shape."),
+    "statuspage_maintenances_active": ("Scheduled maintenances in progress, in Statuspage's shape."),
+}
+CACHING_NOTE = " Responses carry an ETag: send it back in If-None-Match to get a 304 while nothing changed."
+
+
+def _describe(operation_id: str) -> str:
+    return OPERATION_DESCRIPTIONS[operation_id] + CACHING_NOTE
 
 
 class StatuspageView(APIView):
@@ -56,7 +82,11 @@ def _start_of_today() -> datetime:
 class SummaryView(StatuspageView):
     """Page, overall status, components, unresolved incidents and scheduled maintenances."""
 
-    @extend_schema(responses=docs.SummaryResponseSerializer, operation_id="statuspage_summary")
+    @extend_schema(
+        responses=docs.SummaryResponseSerializer,
+        operation_id="statuspage_summary",
+        description=_describe("statuspage_summary"),
+    )
     def get(self, request: Request) -> Response:
         components = uptime.attach_uptime(selectors.components_with_status())
         unresolved = selectors.incidents_public_unresolved()
@@ -79,7 +109,11 @@ class SummaryView(StatuspageView):
 class StatusView(StatuspageView):
     """Only the page and its overall indicator: the cheapest thing a widget can poll."""
 
-    @extend_schema(responses=docs.StatusResponseSerializer, operation_id="statuspage_status")
+    @extend_schema(
+        responses=docs.StatusResponseSerializer,
+        operation_id="statuspage_status",
+        description=_describe("statuspage_status"),
+    )
     def get(self, request: Request) -> Response:
         components = selectors.components_with_status()
         unresolved = list(selectors.incidents_open(include_internal=False))
@@ -95,7 +129,11 @@ class StatusView(StatuspageView):
 
 
 class ComponentsView(StatuspageView):
-    @extend_schema(responses=docs.ComponentsResponseSerializer, operation_id="statuspage_components")
+    @extend_schema(
+        responses=docs.ComponentsResponseSerializer,
+        operation_id="statuspage_components",
+        description=_describe("statuspage_components"),
+    )
     def get(self, request: Request) -> Response:
         components = uptime.attach_uptime(selectors.components_with_status())
         return Response({"page": self.page(request), "components": statuspage.components(components)})
@@ -104,7 +142,11 @@ class ComponentsView(StatuspageView):
 class IncidentsView(StatuspageView):
     """The 50 most recent public incidents, resolved ones included, newest first."""
 
-    @extend_schema(responses=docs.IncidentsResponseSerializer, operation_id="statuspage_incidents")
+    @extend_schema(
+        responses=docs.IncidentsResponseSerializer,
+        operation_id="statuspage_incidents",
+        description=_describe("statuspage_incidents"),
+    )
     def get(self, request: Request) -> Response:
         components = selectors.components_with_status()
         incidents = selectors.incidents_public_recent(limit=RECENT_INCIDENTS)
@@ -114,7 +156,11 @@ class IncidentsView(StatuspageView):
 class UnresolvedIncidentsView(StatuspageView):
     """Public incidents in investigating, identified or monitoring."""
 
-    @extend_schema(responses=docs.IncidentsResponseSerializer, operation_id="statuspage_incidents_unresolved")
+    @extend_schema(
+        responses=docs.IncidentsResponseSerializer,
+        operation_id="statuspage_incidents_unresolved",
+        description=_describe("statuspage_incidents_unresolved"),
+    )
     def get(self, request: Request) -> Response:
         components = selectors.components_with_status()
         incidents = selectors.incidents_public_unresolved()
@@ -131,7 +177,9 @@ class ScheduledMaintenancesView(StatuspageView):
         return selectors.maintenances_public_recent()
 
     @extend_schema(
-        responses=docs.ScheduledMaintenancesResponseSerializer, operation_id="statuspage_scheduled_maintenances"
+        responses=docs.ScheduledMaintenancesResponseSerializer,
+        operation_id="statuspage_scheduled_maintenances",
+        description=_describe("statuspage_scheduled_maintenances"),
     )
     def get(self, request: Request) -> Response:
         components = selectors.components_with_status()
@@ -146,7 +194,9 @@ class UpcomingMaintenancesView(ScheduledMaintenancesView):
         return selectors.maintenances_public_upcoming()
 
     @extend_schema(
-        responses=docs.ScheduledMaintenancesResponseSerializer, operation_id="statuspage_maintenances_upcoming"
+        responses=docs.ScheduledMaintenancesResponseSerializer,
+        operation_id="statuspage_maintenances_upcoming",
+        description=_describe("statuspage_maintenances_upcoming"),
     )
     def get(self, request: Request) -> Response:
         return super().get(request)
@@ -159,7 +209,9 @@ class ActiveMaintenancesView(ScheduledMaintenancesView):
         return selectors.maintenances_public_active()
 
     @extend_schema(
-        responses=docs.ScheduledMaintenancesResponseSerializer, operation_id="statuspage_maintenances_active"
+        responses=docs.ScheduledMaintenancesResponseSerializer,
+        operation_id="statuspage_maintenances_active",
+        description=_describe("statuspage_maintenances_active"),
     )
     def get(self, request: Request) -> Response:
         return super().get(request)

@@ -22,6 +22,11 @@ class LegacyListView(APIView):
 
     @extend_schema(
         operation_id="legacy_list",
+        description=(
+            "Open and recently closed public incidents in the first Crashbot's format (kept for its status page "
+            "and data tap): `open` by severity, `closed` newest first. `update_number` and `modified_at` count "
+            "public changes only. Send the ETag back in If-None-Match to get a 304 while nothing changed."
+        ),
         parameters=[
             OpenApiParameter(
                 "crashbot",

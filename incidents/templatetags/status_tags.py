@@ -10,6 +10,7 @@ from django.utils.safestring import SafeString, mark_safe
 from incidents import selectors
 from incidents.markup import render_markdown
 from incidents.models import ComponentStatus, Incident, Status
+from incidents.status import UptimeDay
 
 register = template.Library()
 
@@ -65,35 +66,59 @@ def humanize_duration(value: timedelta | None) -> str:
     return f"{mins} min" if mins else "under a minute"
 
 
-@register.simple_tag
-def person(incident: Incident, role: str, names: dict[str, str]) -> str:
-    """Display name of the point person or contact (never a Slack id)."""
-    return selectors.person_label(
-        slack_id=getattr(incident, role), free_text=getattr(incident, f"{role}_name"), names=names
-    )
-
-
 @register.filter
 def public_timeline(incident: Incident) -> list[selectors.PublicUpdate]:
     return selectors.public_timeline(incident)
 
 
 @register.simple_tag
-def uptime_bars(days: list[selectors.UptimeDay]) -> SafeString:
-    """The 90 bars of a component's strip, as the template loop rendered them but ~10× cheaper.
+def uptime_bars(days: list[UptimeDay], name: str) -> SafeString:
+    """The bars of a component's strip, as the template loop rendered them but ~10× cheaper.
 
     Why a tag: 12 components × 90 days through the template engine were most of the
     status page's render time with a long history (issue 7 profile). Every value is escaped.
+    Each bar is an image with its own label (date, status, incidents, downtime), reachable
+    by keyboard and touch: the strip is one tab stop and the arrow keys move between days
+    (static/status/status.js); the label shows on focus, not only on hover.
     """
     bars = []
-    dates: dict = {}
-    for day in days:
+    last = len(days) - 1
+    for n, day in enumerate(days):
         if day.incidents:
             label = f"{COMPONENT_STATUS_LABEL.get(day.status, day.status)} ({', '.join(day.incidents)})"
         else:
-            label = "no incidents"
-        if day.day not in dates:
-            dates[day.day] = date_format(day.day, "M j")
-        title = f"{dates[day.day]}: {label}"
-        bars.append(f'<span class="bar status-{escape(day.status)}" title="{escape(title)}"></span>')
+            label = "No incidents"
+        if day.down_minutes >= 1:
+            label += f", {_minutes(day.down_minutes)} down"
+        text = f"{date_format(day.day, 'D M j')}: {label}"
+        tabindex = "0" if n == last else "-1"
+        bars.append(
+            f'<span class="bar status-{escape(day.status)}" role="img" tabindex="{tabindex}"'
+            f' aria-label="{escape(name)}, {escape(text)}" data-tip="{escape(text)}"></span>'
+        )
     return mark_safe("".join(bars))  # noqa: S308 - every interpolated value is escaped above
+
+
+def _minutes(value: float) -> str:
+    minutes = round(value)
+    hours, mins = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+@register.filter
+def percent(value: float) -> str:
+    """`99.95%`, `100%`; never rounds a day with downtime up to 100%."""
+    if value >= 100:
+        return "100%"
+    text = f"{value:.2f}"
+    if text == "100.00":
+        text = "99.99"
+    return f"{text}%"
+
+
+@register.inclusion_tag("status/_time.html")
+def when(value, *, relative: bool = True) -> dict:
+    """An absolute time with its zone ("Dec 1, 12:31 UTC"), and a relative one added by the script."""
+    return {"value": value, "relative": relative}

@@ -50,11 +50,13 @@ def seed_list_database(count: int = 60) -> None:
             point_name=rng.choice(["", "", "Kenji 田中"]),
             contact_name=rng.choice(["", "Lucía"]),
             rca_link=f"https://example.com/rca/{n}" if n % 4 == 0 else "",
-            update_number=rng.randint(0, 30),
+            update_number=(number := rng.randint(0, 30)),
+            public_update_number=number,  # /list shows the public counters (SPEC §4)
             created_by="seed",
             created_at=reported,
             modified_by="seed",
-            modified_at=(closed or reported) + timedelta(seconds=rng.randint(0, 5000)),
+            modified_at=(changed := (closed or reported) + timedelta(seconds=rng.randint(0, 5000))),
+            public_modified_at=changed,
         )
         incident.components.set(rng.sample(components, rng.randint(0, 3)))
 

@@ -124,24 +124,29 @@ def test_incident_page_has_the_public_timeline_durations_people_and_rca(client):
     )  # fmt: skip
     html = page(client, f"/incidents/{incident.key}")
     assert "Catalyst down" in html
-    assert "Ada Point" in html
-    assert "Bob (imported)" in html
+    # Public pages never name people (SPEC §4): /list keeps them for the legacy contract.
+    assert "Ada Point" not in html
+    assert "Bob (imported)" not in html
+    assert "Point person" not in html
     assert "U0POINT" not in html
     assert "psst internal" not in html
     assert html.index("All good") < html.index("Looking")
     assert 'href="https://example.com/rca" rel="noopener nofollow"' in html
     assert "Duration" in html
     assert "3 h" in html
-    assert 'id="update-4"' in html
+    # Public numbering: the internal note (row 3) leaves no gap; the resolution is public entry 3.
+    assert 'id="update-3"' in html
+    assert 'id="update-4"' not in html
     assert html.count("<time ") >= 4
 
 
-def test_unknown_internal_and_invalid_incidents_are_404(client):
+def test_unknown_internal_and_invalid_incidents_are_404_or_410(client):
     internal = make_incident("Internal", visibility=Visibility.INTERNAL)
     invalid = make_incident("Invalid")
     services.incident_mark_invalid(incident_id=invalid.pk, author="U0X", source=Source.SLACK)
-    for key in (internal.key, invalid.key, "DCL-99999", "XYZ-1", "nonsense"):
+    for key in (internal.key, "DCL-99999", "XYZ-1", "nonsense"):
         assert client.get(f"/incidents/{key}").status_code == 404, key
+    assert client.get(f"/incidents/{invalid.key}").status_code == 410  # it was public: withdrawn
 
 
 def test_xss_in_title_description_and_messages_renders_inert(client):
@@ -171,11 +176,12 @@ def test_pages_never_show_internal_incidents_notes_or_slack_ids(client):
     assert "Minor Service Outage" in page(client, "/")  # the internal sev-1 does not count
 
 
-def test_page_carries_its_etag_and_refresh_period_for_the_self_refresh(client, settings):
+def test_page_carries_its_refresh_period_but_not_its_etag(client, settings):
+    """The refresh learns the ETag from its first response: page bytes depend on public data only."""
     settings.STATUS_PAGE_REFRESH_SECONDS = 45
     response = client.get("/")
     html = response.content.decode()
-    assert f'data-etag="{response["ETag"]}"' in html.replace("&quot;", '"')
+    assert response["ETag"].strip('"') not in html
     assert 'data-refresh-seconds="45"' in html
     assert "/static/status/status.js" in html
     assert "/static/status/status.css" in html

@@ -61,12 +61,12 @@ def test_a_change_committed_after_a_later_one_still_changes_the_stamp():
     top = IncidentUpdate.objects.order_by("-id").first()
     IncidentUpdate.objects.bulk_create([IncidentUpdate(
         id=top.id + 10, incident=incident, number=top.number + 1, author="U0X", source=Source.SLACK,
-        status=incident.status,
+        status=incident.status, public_number=2,
     )])  # fmt: skip
     before = selectors.public_version_stamp()
     IncidentUpdate.objects.bulk_create([IncidentUpdate(
         id=top.id + 5, incident=incident, number=top.number + 2, author="U0X", source=Source.SLACK,
-        status=incident.status,
+        status=incident.status, public_number=3,
     )])  # fmt: skip
     assert selectors.public_version_stamp() != before
 

@@ -79,4 +79,5 @@ def populated(db):
 @schema.parametrize()
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 def test_public_api_conforms_to_its_schema(populated, case):
-    case.call_and_validate()
+    # The WSGI transport does not decode compressed bodies (compression: test_public_edge.py).
+    case.call_and_validate(headers={"Accept-Encoding": "identity"})

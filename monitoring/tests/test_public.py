@@ -54,7 +54,7 @@ def test_detected_down_shows_on_the_page_with_uptime(client, down_component):
     assert "detected by monitoring" in row
     assert "% uptime" in row
     builder = html.split('data-component="builder"')[1].split("</li>")[0]
-    assert "100.00 % uptime" in builder
+    assert "100% uptime (90 days)" in builder
     assert "detected by monitoring" not in builder
 
 

@@ -5,8 +5,8 @@ Screenshots land in test-artifacts/ (git-ignored). Skipped with a reason without
 
 import pytest
 
+from incidents.tests.browser import CHROMIUM, browser, open_page, screenshot  # noqa: F401 - browser is a fixture
 from incidents.tests.factories import make_component
-from incidents.tests.test_browser import CHROMIUM, browser, open_page, screenshot  # noqa: F401 - browser is a fixture
 from subscriptions.models import Subscriber
 from subscriptions.tests.util import link, run_worker
 

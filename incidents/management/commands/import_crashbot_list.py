@@ -269,6 +269,8 @@ def create(item: LegacyItem, *, incident_id: int | None) -> Incident:
         message=_message(item),
         incident_id=incident_id,
         record={"legacy_id": item.legacy_id, "legacy_update_number": item.update_number},
+        public_update_number=item.update_number,
+        public_modified_at=item.modified_at,
     )
 
 
