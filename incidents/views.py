@@ -44,13 +44,12 @@ def status_index(request: HttpRequest) -> HttpResponse:
     components and public updates (3), recently resolved (1), names (≤1), uptime rows (1).
     """
     components = uptime.attach_uptime(selectors.components_with_status())
-    unresolved = selectors.incidents_public_unresolved()
+    unresolved, maintenances_active, maintenances_upcoming = selectors.public_current()
     resolved = list(
         selectors.incidents_recently_closed(days=RECENTLY_RESOLVED_DAYS, include_internal=False).prefetch_related(
             "components"
         )[:RECENTLY_RESOLVED_LIMIT]
     )
-    maintenances_active, maintenances_upcoming = selectors.maintenances_public_current()
     indicator = selectors.indicator_for(
         impacts=[i.impact for i in unresolved] + [m.impact for m in maintenances_active],
         component_statuses=[c.derived_status for c in components],
