@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, Max, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import Exists, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 from django.utils import timezone
 
 from incidents import status
@@ -266,15 +266,24 @@ def maintenances_public_upcoming() -> list[Incident]:
     return list(_public_maintenances().filter(status=Status.SCHEDULED).order_by("scheduled_for", "id"))
 
 
-def maintenances_public_current() -> tuple[list[Incident], list[Incident]]:
-    """(active, upcoming) public maintenances, as the two selectors below order them, in one read (3 queries)."""
+def public_current() -> tuple[list[Incident], list[Incident], list[Incident]]:
+    """(open public incidents, active maintenances, upcoming maintenances) in one read (3 queries).
+
+    The page and summary.json need all three; one query over both kinds (and its two
+    prefetches) keeps them within their query budget. Orders as the selectors above and below.
+    """
     rows = list(
-        _public_maintenances()
-        .filter(status__in=(Status.SCHEDULED, *MAINTENANCE_ACTIVE_STATUSES))
-        .order_by("scheduled_for", "id")
+        _public_detail_queryset()
+        .filter(
+            Q(status__in=OPEN_STATUSES)
+            | Q(kind=Kind.MAINTENANCE, status__in=(Status.SCHEDULED, *MAINTENANCE_ACTIVE_STATUSES))
+        )
+        .order_by("severity", "-reported_at", "-id")
     )
-    active = sorted((m for m in rows if m.is_active_maintenance), key=lambda m: (m.scheduled_until, m.pk))
-    return active, [m for m in rows if m.status == Status.SCHEDULED]
+    incidents = [r for r in rows if r.kind == Kind.INCIDENT]
+    maintenances = sorted((r for r in rows if r.kind == Kind.MAINTENANCE), key=lambda m: (m.scheduled_for, m.pk))
+    active = sorted((m for m in maintenances if m.is_active_maintenance), key=lambda m: (m.scheduled_until, m.pk))
+    return incidents, active, [m for m in maintenances if m.status == Status.SCHEDULED]
 
 
 def maintenances_public_active() -> list[Incident]:

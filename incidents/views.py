@@ -72,8 +72,7 @@ def status_index(request: HttpRequest) -> HttpResponse:
     """
     now = timezone.now()
     components = selectors.components_with_status()
-    unresolved = selectors.incidents_public_unresolved()
-    maintenances_active, maintenances_upcoming = selectors.maintenances_public_current()
+    unresolved, maintenances_active, maintenances_upcoming = selectors.public_current()
     indicator = rules.indicator_for(
         impacts=[i.impact for i in unresolved] + [m.impact for m in maintenances_active],
         component_statuses=[c.derived_status for c in components],

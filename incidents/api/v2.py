@@ -89,9 +89,8 @@ class SummaryView(StatuspageView):
     )
     def get(self, request: Request) -> Response:
         components = uptime.attach_uptime(selectors.components_with_status())
-        unresolved = selectors.incidents_public_unresolved()
         # Statuspage's summary lists the maintenances in progress and the upcoming ones.
-        active, upcoming = selectors.maintenances_public_current()
+        unresolved, active, upcoming = selectors.public_current()
         maintenances = active + upcoming
         return Response(
             {
