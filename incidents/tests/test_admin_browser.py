@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from incidents import services
 from incidents.models import Severity, Source, Status, Visibility
+from incidents.tests.browser import CHROMIUM, screenshot
 from incidents.tests.factories import make_component, make_incident
-from incidents.tests.test_browser import CHROMIUM, browser, screenshot  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.browser,

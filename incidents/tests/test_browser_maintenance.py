@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.models import Source, Status
+from incidents.tests.browser import CHROMIUM, open_page, screenshot
 from incidents.tests.factories import make_component
-from incidents.tests.test_browser import CHROMIUM, browser, open_page, screenshot  # noqa: F401 - fixture
 
 pytestmark = [
     pytest.mark.browser,

@@ -4,7 +4,7 @@ import pytest
 
 from incidents import services
 from incidents.models import Source
-from incidents.tests.test_browser import CHROMIUM, browser, open_page, screenshot  # noqa: F401 - the fixture
+from incidents.tests.browser import CHROMIUM, open_page, screenshot
 
 pytestmark = [
     pytest.mark.browser,
