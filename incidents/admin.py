@@ -19,6 +19,7 @@ from incidents import admin_display, admin_views, selectors, services, uptime
 from incidents.metrics import format_seconds
 from incidents.models import (
     CLOSED_STATUSES,
+    MAINTENANCE_ACTIVE_STATUSES,
     OPEN_STATUSES,
     Component,
     Incident,
@@ -249,14 +250,18 @@ class IncidentUpdateInline(admin.TabularInline):
         return False
 
 
+# Incidents still open, and maintenances scheduled or under way (SPEC §8).
+NOT_OVER = (*OPEN_STATUSES, Status.SCHEDULED, *MAINTENANCE_ACTIVE_STATUSES)
+
+
 class OpenFilter(admin.SimpleListFilter):
-    """Open incidents by default: what staff look for first."""
+    """Open incidents and maintenances not over yet by default: what staff look for first."""
 
     title = "state"
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return (("open", "Open"), ("closed", "Resolved or invalid"), ("all", "All"))
+        return (("open", "Open"), ("closed", "Over (resolved, invalid, completed, cancelled)"), ("all", "All"))
 
     def choices(self, changelist):
         for value, label in self.lookup_choices:
@@ -269,9 +274,9 @@ class OpenFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value() or "open"
         if value == "open":
-            return queryset.filter(status__in=OPEN_STATUSES)
+            return queryset.filter(status__in=NOT_OVER)
         if value == "closed":
-            return queryset.exclude(status__in=OPEN_STATUSES)
+            return queryset.exclude(status__in=NOT_OVER)
         return queryset
 
 

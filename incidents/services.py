@@ -628,7 +628,13 @@ def incident_validate(incident: Incident, *, message: str = "", now: datetime | 
     _validate_kind(incident, errors)
     if incident.reported_at and incident.reported_at > now + FUTURE_TOLERANCE:
         errors.setdefault("reported_at", []).append("The report time cannot be in the future.")
-    if incident.closed_at and incident.reported_at and incident.closed_at < incident.reported_at:
+    # Compared to the second: forms show times to the second, so a resolution in the same second as
+    # the report comes back from a form a fraction of a second "before" it.
+    if (
+        incident.closed_at
+        and incident.reported_at
+        and incident.closed_at.replace(microsecond=0) < incident.reported_at.replace(microsecond=0)
+    ):
         errors.setdefault("closed_at", []).append("The incident cannot close before it was reported.")
     if incident.closed_at and incident.closed_at > now + FUTURE_TOLERANCE:
         errors.setdefault("closed_at", []).append("The close time cannot be in the future.")

@@ -6,7 +6,9 @@ payloads live in fixtures/, one file per scenario.
 """
 
 import copy
+import itertools
 import json
+import secrets
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -32,8 +34,15 @@ def signed_post(client, path: str, body: bytes, *, secret: str = SIGNING_SECRET,
     return client.generic("POST", path, body, content_type="application/x-www-form-urlencoded", **headers)
 
 
+_TRIGGERS = itertools.count(1)
+
+
 def command_body(name: str = "create_incident_one_line", **fields) -> bytes:
+    """A command as Slack sends it: every invocation has its own trigger_id (so two identical commands
+    typed in the same second are two requests, not a retry of one; see slackbridge/dedup.py)."""
     data = fixture(name)
+    if "trigger_id" in data:
+        data["trigger_id"] = f"{next(_TRIGGERS)}.{secrets.token_hex(8)}"
     data.update(fields)
     return urlencode(data).encode()
 

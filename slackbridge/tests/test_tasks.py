@@ -200,7 +200,7 @@ def test_sustained_rate_limit_never_outlives_the_lease_and_posts_nothing_twice(f
     fake_slack.post_rate_limit(per_second=2.0, burst=1)  # the real per-channel limit, sped up
     for n in range(4):
         services.incident_update(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message=f"m{n}")
-    drain()
+    drain(rounds=100)  # the deferred retry waits out its back-off and each 429's Retry-After
     (head,) = fake_slack.messages(DEFAULT_CHANNEL)
     replies = [m["text"].splitlines()[-1] for m in fake_slack.replies(DEFAULT_CHANNEL, head["ts"])]
     assert replies == ["m0", "m1", "m2", "m3"]
