@@ -50,7 +50,7 @@ def once(key: str, handle: Callable[[], dict | None]) -> dict | None:
         _forget(key)
         raise
     try:
-        HandledRequest.objects.filter(key=key).update(done=True, reply=reply)
+        HandledRequest.objects.filter(key=key).update(done=True, reply=_storable(reply))
     except DatabaseError:
         _forget(key)
     return reply
@@ -65,6 +65,18 @@ def _claim(key: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def _storable(value):
+    """The reply as both databases keep it: PostgreSQL's jsonb refuses NUL (a refusal may quote the
+    text that was refused), so the stored copy carries U+FFFD in its place."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
 
 
 def _first_reply(key: str) -> dict | None:

@@ -230,8 +230,8 @@ def send(item: Due) -> bool:
             return False  # another worker sent this window's reminder
         message = blocks.reminder_message(item, mention=_mention(item.incident), base_url=settings.PUBLIC_BASE_URL)
         sync.lease_renew(lease, owner)
-        ts = sync._post_claimed(claim, text=message["text"], blocks=message["blocks"], thread_ts=head.ts)
-        SlackMessage.objects.filter(pk=claim.pk).update(ts=ts, posted_at=timezone.now())
+        channel, ts = sync._post_claimed(claim, text=message["text"], blocks=message["blocks"], thread_ts=head.ts)
+        SlackMessage.objects.filter(pk=claim.pk).update(channel=channel, ts=ts, posted_at=timezone.now())
         return True
     finally:
         sync.lease_release(lease, owner)

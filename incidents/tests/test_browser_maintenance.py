@@ -80,7 +80,9 @@ def test_upcoming_and_in_progress_maintenance_on_the_page(browser, live_server, 
     catalyst = page.locator('[data-component="component-1"], .component', has_text="Catalyst").first
     assert "Under maintenance" in catalyst.inner_text()
     # One pill in each maintenance section (today's past incidents may list the active one as well).
-    assert active.locator(".pill.impact-maintenance").count() + upcoming.locator(".pill.impact-maintenance").count() == 2
+    assert (
+        active.locator(".pill.impact-maintenance").count() + upcoming.locator(".pill.impact-maintenance").count() == 2
+    )
     width_px = page.evaluate("document.documentElement.scrollWidth")
     assert width_px <= width, "no horizontal scrolling"
     screenshot(page, f"maintenance-index-{scheme}-{width}.png")

@@ -276,6 +276,7 @@ def test_interaction_from_other_workspace_is_refused(client, fake_slack, setting
     assert not Incident.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)  # the worker runs outside a test transaction (as in test_sync.py)
 def test_button_whose_form_cannot_open_tells_the_clicker_by_response_url(client, fake_slack):
     from slackbridge.tests.syncutil import run_worker
 

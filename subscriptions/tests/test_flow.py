@@ -60,7 +60,9 @@ def test_email_webhook_and_slack_subscribers_hear_about_an_incident_from_slack(c
     assert bytes.fromhex(hook.secret)
     subscribe_and_confirm(client, smtp, kind="slack", url=receiver.url("/slack"), contact_email="t@acme.test")
 
-    slack(client, "sev-2 Marketplace &lt;down&gt; &amp; out", name="create_incident_one_line")  # escaped as Slack sends it
+    slack(
+        client, "sev-2 Marketplace &lt;down&gt; &amp; out", name="create_incident_one_line"
+    )  # escaped as Slack sends it
     drain()
     incident = Incident.objects.get()
     key = incident.key
