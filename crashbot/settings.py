@@ -256,9 +256,6 @@ SUBSCRIPTIONS_DISABLE_AFTER_FAILURES = env.int("SUBSCRIPTIONS_DISABLE_AFTER_FAIL
 SUBSCRIPTIONS_COMPONENT_QUIET_MINUTES = env.int("SUBSCRIPTIONS_COMPONENT_QUIET_MINUTES", default=10)
 # Events older than this when the worker first sees them are not sent (a worker down for days, old history).
 SUBSCRIPTIONS_EVENT_MAX_AGE_HOURS = env.float("SUBSCRIPTIONS_EVENT_MAX_AGE_HOURS", default=24.0)
-# Client address for the per-client sign-up limit: REMOTE_ADDR, or the first X-Forwarded-For hop when
-# the request comes from one of these proxy addresses.
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
 SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
@@ -308,7 +305,8 @@ ALERT_MAX_BODY_BYTES = env.int("ALERT_MAX_BODY_BYTES", default=1024 * 1024)
 
 # Staff sign-in (README "Staff"). Failed logins are throttled per username and per client
 # address: after AXES_FAILURE_LIMIT failures either is refused for AXES_COOLOFF_MINUTES.
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])  # IPs/CIDRs allowed to set X-Forwarded-For
+# IPs/CIDRs of the proxies allowed to set X-Forwarded-For (login throttling, per-client sign-up limits).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
