@@ -382,19 +382,8 @@ def _alert_ingest_one(*, source: AlertSource, alert: AlertIn, summary: IntakeSum
             record.save(update_fields=["last_seen_at", "state"])
             incident = record.incident
             message = f"Alert {alert.labels.get('alertname') or alert.title} is firing again ({source})."
-            if incident.status in (Status.RESOLVED,):
-                incident_services.incident_update(
-                    incident_id=incident.pk,
-                    author=author,
-                    source=Source.ALERT,
-                    status=Status.INVESTIGATING,
-                    message=message,
-                    message_visibility=Visibility.INTERNAL,
-                )
-            else:
-                incident_services.incident_add_note(
-                    incident_id=incident.pk, author=author, source=Source.ALERT, message=message
-                )
+            reopen = Status.INVESTIGATING if incident.status == Status.RESOLVED else None
+            _alert_event(incident=incident, author=author, message=message, status=reopen)
             summary.refired.append(incident.key)
             return
         # resolved
@@ -411,20 +400,26 @@ def _alert_ingest_one(*, source: AlertSource, alert: AlertIn, summary: IntakeSum
         incident = record.incident
         when = (alert.ends_at or now).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         message = f"Alert {alert.labels.get('alertname') or alert.title} resolved at {when} ({source})."
-        if settings.ALERT_AUTO_RESOLVE and incident.status in OPEN_STATUSES:
-            incident_services.incident_update(
-                incident_id=incident.pk,
-                author=author,
-                source=Source.ALERT,
-                status=Status.RESOLVED,
-                message=message,
-                message_visibility=Visibility.INTERNAL,
-            )
-        else:
-            incident_services.incident_add_note(
-                incident_id=incident.pk, author=author, source=Source.ALERT, message=message
-            )
+        resolve = Status.RESOLVED if settings.ALERT_AUTO_RESOLVE and incident.status in OPEN_STATUSES else None
+        _alert_event(incident=incident, author=author, message=message, status=resolve)
         summary.resolved.append(incident.key)
+
+
+def _alert_event(*, incident, author: str, message: str, status: Status | None) -> None:
+    """An alert's news on its incident: an internal timeline row, moving the status when `status` is given."""
+    if status is None:
+        incident_services.incident_add_note(
+            incident_id=incident.pk, author=author, source=Source.ALERT, message=message
+        )
+    else:
+        incident_services.incident_update(
+            incident_id=incident.pk,
+            author=author,
+            source=Source.ALERT,
+            status=status,
+            message=message,
+            message_visibility=Visibility.INTERNAL,
+        )
 
 
 def _alert_incident_create(*, source: AlertSource, alert: AlertIn, summary: IntakeSummary, now: datetime):
