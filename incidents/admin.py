@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 
-from incidents import admin_display, admin_views, selectors, services, uptime
+from incidents import admin_display, admin_views, selectors, services
 from incidents.metrics import format_seconds
 from incidents.models import (
     CLOSED_STATUSES,
@@ -498,7 +498,7 @@ class ComponentAdmin(admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        uptime.attach_uptime(list(changelist.result_list))
+        selectors.attach_uptime(list(changelist.result_list))
         return changelist
 
     @admin.display(description="uptime (90 d)")

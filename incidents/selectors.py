@@ -309,6 +309,28 @@ def public_updates_latest(*, limit: int = 50) -> list[IncidentUpdate]:
     )
 
 
+def uptime_strips(*, now: datetime | None = None) -> dict[int, list[status.UptimeDay]]:
+    """Per component id, its 90-day strip (`status.uptime_strips`): a day with a stored probe
+    figure takes it, any other day is judged by public incident impact. Two queries."""
+    now = now or timezone.now()
+    stored = status.stored_down_minutes(daily_uptime_figures(now=now), now=now)
+    return status.uptime_strips(uptime_outages(now=now), now=now, stored=stored)
+
+
+def uptime_percentages(*, now: datetime | None = None) -> dict[int, float]:
+    """Component id → 90-day uptime % (2 decimals) as the page shows it; components missing are 100 %."""
+    now = now or timezone.now()
+    return {pk: round(status.uptime_percent(strip, now=now), 2) for pk, strip in uptime_strips(now=now).items()}
+
+
+def attach_uptime(components: list, *, now: datetime | None = None) -> list:
+    """Set `.uptime_percent` on components (admin lists, v2 components' extra key)."""
+    figures = uptime_percentages(now=now)
+    for component in components:
+        component.uptime_percent = figures.get(component.pk, 100.0)
+    return components
+
+
 def daily_uptime_figures(*, now: datetime | None = None, days: int = status.UPTIME_DAYS) -> dict:
     """Stored daily figures (probe roll-ups) in the window: {(component id, day): (down s, observed s)}."""
     now = now or timezone.now()

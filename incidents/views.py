@@ -77,8 +77,7 @@ def status_index(request: HttpRequest) -> HttpResponse:
         impacts=[i.impact for i in unresolved] + [m.impact for m in maintenances_active],
         component_statuses=[c.derived_status for c in components],
     )
-    stored = rules.stored_down_minutes(selectors.daily_uptime_figures(now=now), now=now)
-    strips = rules.uptime_strips(selectors.uptime_outages(now=now), now=now, stored=stored)
+    strips = selectors.uptime_strips(now=now)
     groups: list[dict] = []
     by_name: dict[str, dict] = {}
     for component in components:

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from incidents import uptime
+from incidents import selectors
 from monitoring import services
 from monitoring.models import AlertRecord, Probe, ProbeResult
 
@@ -56,7 +56,7 @@ class ProbeAdmin(admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        figures = uptime.uptime_percentages(now=timezone.now())
+        figures = selectors.uptime_percentages(now=timezone.now())
         for probe in changelist.result_list:
             probe.uptime_percent = figures.get(probe.component_id, 100.0)
         return changelist

@@ -70,7 +70,7 @@ def component(item: Component, *, status_value: str | None = None) -> dict:
     """One component; `status_value` is its derived status (`item.derived_status` when omitted).
 
     Crashbot's extra keys (Statuspage clients ignore them) come when the caller loaded them:
-    `uptime_percent` and `detected_by_monitoring` (`incidents.uptime.attach_uptime`).
+    `uptime_percent` and `detected_by_monitoring` (`selectors.attach_uptime`).
     """
     return {
         "id": item.slug,

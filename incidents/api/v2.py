@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from incidents import selectors, uptime
+from incidents import selectors
 from incidents.api import schema_serializers as docs
 from incidents.api import statuspage
 
@@ -88,7 +88,7 @@ class SummaryView(StatuspageView):
         description=_describe("statuspage_summary"),
     )
     def get(self, request: Request) -> Response:
-        components = uptime.attach_uptime(selectors.components_with_status())
+        components = selectors.attach_uptime(selectors.components_with_status())
         # Statuspage's summary lists the maintenances in progress and the upcoming ones.
         unresolved, active, upcoming = selectors.public_current()
         maintenances = active + upcoming
@@ -134,7 +134,7 @@ class ComponentsView(StatuspageView):
         description=_describe("statuspage_components"),
     )
     def get(self, request: Request) -> Response:
-        components = uptime.attach_uptime(selectors.components_with_status())
+        components = selectors.attach_uptime(selectors.components_with_status())
         return Response({"page": self.page(request), "components": statuspage.components(components)})
 
 

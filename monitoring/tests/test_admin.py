@@ -1,5 +1,7 @@
 """Probes in admin: validated (scheme, private addresses, ranges), saved through the services, uptime % shown."""
 
+from datetime import timedelta
+
 import pytest
 
 from incidents.models import ComponentDailyUptime
@@ -84,9 +86,11 @@ def test_lists_show_uptime(staff_client, resolver):
 
     component = make_component("Marketplace")
     Probe.objects.create(component=component, url="https://status-target.example/")
-    ComponentDailyUptime.objects.create(
-        component=component, day=timezone.now().date(), observed_seconds=1000, down_seconds=100
-    )
+    today = timezone.now().date()
+    for n in range(90):  # every day of the window, today included, 10 % down
+        ComponentDailyUptime.objects.create(
+            component=component, day=today - timedelta(days=n), observed_seconds=1000, down_seconds=100
+        )
     assert "90.00 %" in staff_client.get("/admin/monitoring/probe/").content.decode()
     assert "90.00 %" in staff_client.get("/admin/incidents/component/").content.decode()
     assert staff_client.get("/admin/monitoring/proberesult/").status_code == 200

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from incidents import uptime
+from incidents import selectors
 from incidents.models import ComponentDailyUptime, Severity, Status
 from incidents.tests.factories import make_component, make_incident
 from monitoring import services
@@ -48,37 +48,41 @@ def test_a_day_with_72_minutes_down_is_95_percent_up(settings):
     assert (row.observed_seconds, row.down_seconds) == (86400, 4320)
     assert (row.checks, row.failed_checks) == (1440, 72)
     assert outcome["days_written"] == 1
-    assert uptime.uptime_percentages(now=MIDNIGHT + timedelta(days=1, hours=2))[component.pk] == 95.0
+    now = MIDNIGHT + timedelta(days=1, hours=2)
+    strip = selectors.uptime_strips(now=now)[component.pk]
+    (bar,) = [bar for bar in strip if bar.day == DAY]
+    assert bar.down_minutes == 72  # the day's bar: 95.00 % up
+    # The 90-day figure: 72 down minutes over 89 whole days and the 2 hours of today.
+    assert selectors.uptime_percentages(now=now)[component.pk] == round((1 - 72 / (89 * 1440 + 120)) * 100, 2)
 
 
 def test_probe_figures_win_over_incident_impact_and_others_use_incidents(settings):
-    """A probed component is judged by its probe; an unprobed one by public incident impact."""
+    """On a day a probe covers, its figure decides; other components (and days) follow public incident impact."""
     settings.PROBE_RESULTS_DAYS = 30
     probed = make_component("Probed")
     unprobed = make_component("Unprobed")
     probe = Probe.objects.create(component=probed, url="https://example.com/")
     store_day(probe, day_start=MIDNIGHT, down_from=0, down_minutes=144)  # 10 % down
-    now = MIDNIGHT + timedelta(days=1)
-    # A critical incident on both for 9 hours of the window; it does not change the probed figure.
+    now = MIDNIGHT + timedelta(days=1, hours=12)
+    # A critical incident on both for the first 9 hours of the probed day: the probe's figure stands.
     make_incident(
         "Both down",
         severity=Severity.SEV1,
         status=Status.RESOLVED,
-        reported_at=MIDNIGHT - timedelta(hours=9),
-        closed_at=MIDNIGHT,
+        reported_at=MIDNIGHT,
+        closed_at=MIDNIGHT + timedelta(hours=9),
         components=[probed, unprobed],
     )
     services.rollup_and_prune(now=now)
-    figures = uptime.uptime_percentages(now=now)
-    assert figures[probed.pk] == 90.0
-    # 9 h down over a 90-day window that ends now (89 days + the first second of today): 1 − 32400 / (89 × 86400).
-    assert figures[unprobed.pk] == round((1 - 32400 / (89 * 86400)) * 100, 2)
+    figures = selectors.uptime_percentages(now=now)
+    window = 89 * 1440 + 720  # minutes: 89 whole days and half of today
+    assert figures[probed.pk] == round((1 - 144 / window) * 100, 2)
+    assert figures[unprobed.pk] == round((1 - 540 / window) * 100, 2)
 
 
 def test_major_impact_counts_as_three_tenths_and_overlaps_once():
     component = make_component("API")
     now = MIDNIGHT
-    start = now - timedelta(days=90)
     make_incident(
         "major",
         severity=Severity.SEV2,
@@ -95,9 +99,9 @@ def test_major_impact_counts_as_three_tenths_and_overlaps_once():
         closed_at=now - timedelta(hours=7),
         components=[component],
     )
-    down = uptime.incident_down_seconds(start=start, end=now)[component.pk]
+    down = sum(bar.down_minutes for bar in selectors.uptime_strips(now=now)[component.pk])
     # 4 h at 0.3 (the major alone) + 1 h at 1.0 (the critical on top) = 1.2 h + 1 h.
-    assert down == pytest.approx(0.3 * 4 * 3600 + 3600)
+    assert down == pytest.approx(0.3 * 4 * 60 + 60)
 
 
 def test_maintenance_minutes_are_not_downtime(settings):
