@@ -29,14 +29,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, *, with_body: bool) -> None:
         server: _Server = self.server  # type: ignore[assignment]
         mode, arg = server.owner.modes.get(self.path, ("ok", None))
-        server.owner.hits[self.path] = server.owner.hits.get(self.path, 0) + 1
+        owner = server.owner
+        with owner.lock:
+            owner.hits[self.path] = owner.hits.get(self.path, 0) + 1
+            if mode != "hang" and owner.hanging:
+                owner.served_while_hanging += 1
         status, body = 200, b"all good"
         if mode == "fail":
             status, body = int(arg or 503), b"broken"
         elif mode == "slow":
             time.sleep(float(arg))
         elif mode == "hang":
-            server.owner.stopping.wait(30)
+            with owner.lock:
+                owner.hanging += 1
+            owner.stopping.wait(30)
             return
         elif mode == "body":
             body = str(arg).encode()
@@ -64,6 +70,9 @@ class TargetServer:
     def __init__(self) -> None:
         self.modes: dict[str, tuple[str, object]] = {}
         self.hits: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.hanging = 0  # hanging requests accepted so far (they hold their connection until stop)
+        self.served_while_hanging = 0  # other requests answered while at least one hung
         self.stopping = threading.Event()
         self._server = _Server(self)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
