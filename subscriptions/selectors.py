@@ -26,9 +26,20 @@ def recipients(event: Event) -> QuerySet[Subscriber]:
     return qs.order_by("id")
 
 
-def recipient_ids(event: Event):
-    """Recipient ids, streamed (never all subscribers in memory at once)."""
-    return recipients(event).values_list("id", flat=True).iterator(chunk_size=2000)
+def recipient_id_pages(event: Event, *, size: int):
+    """Recipient ids, a page of `size` at a time by keyset (never all subscribers in memory at once).
+
+    Each page is its own finished query: no read cursor stays open while the caller writes the
+    page's deliveries (on SQLite a write from a connection whose read snapshot is stale fails at
+    once with "database is locked", which an open `.iterator()` cursor caused here).
+    """
+    last = 0
+    while True:
+        page = list(recipients(event).filter(id__gt=last).values_list("id", flat=True)[:size])
+        if not page:
+            return
+        yield page
+        last = page[-1]
 
 
 def events_to_fan_out(*, now) -> QuerySet[Event]:

@@ -2,8 +2,8 @@
 
 `plan_incident` records an incident's new events (`subscriptions.events`) and fans each out:
 one `Delivery` row per recipient (unique per subscriber and event), then one `send_batch`
-task per `SUBSCRIPTIONS_BATCH_SIZE` recipients. Recipients are streamed by id, never loaded
-all at once. `run_due` (a recurring job in `crashbot.scheduling.JOBS`) is the reconciler: it
+task per `SUBSCRIPTIONS_BATCH_SIZE` recipients. Recipients are read a page at a time by id,
+never loaded all at once. `run_due` (a recurring job in `crashbot.scheduling.JOBS`) is the reconciler: it
 finishes fan-outs and batches a killed worker left behind, announces component changes and
 tidies up.
 """
@@ -59,15 +59,8 @@ def fan_out(event_id: int) -> int:
     if not claimed:
         return 0
     event = Event.objects.get(pk=event_id)
-    size = settings.SUBSCRIPTIONS_BATCH_SIZE
-    batch: list[int] = []
     total = 0
-    for subscriber_id in selectors.recipient_ids(event):
-        batch.append(subscriber_id)
-        if len(batch) >= size:
-            total += _plan_batch(event, batch)
-            batch = []
-    if batch:
+    for batch in selectors.recipient_id_pages(event, size=settings.SUBSCRIPTIONS_BATCH_SIZE):
         total += _plan_batch(event, batch)
     Event.objects.filter(pk=event_id).update(fanned_out_at=timezone.now(), lease_until=None)
     return total
