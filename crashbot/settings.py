@@ -314,6 +314,20 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "crashbot.auth.client_ip"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_VERBOSE = False
+# Sign in with Slack for staff (OpenID Connect, README "Sign in with Slack", slackbridge/oidc.py): on only
+# when both the client id and secret of the Slack app are set; otherwise no /oidc/ URLs, backend or button.
+SLACK_OIDC_CLIENT_ID = env.str("SLACK_OIDC_CLIENT_ID", default="")
+SLACK_OIDC_CLIENT_SECRET = env.str("SLACK_OIDC_CLIENT_SECRET", default="")
+# Only this workspace's members may sign in (T…); also what allows linking a staff account by verified email.
+SLACK_OIDC_TEAM_ID = env.str("SLACK_OIDC_TEAM_ID", default="")
+# Slack's endpoints (https://slack.com/.well-known/openid-configuration); tests point them at a fake Slack.
+SLACK_OIDC_AUTHORIZE_URL = env.str("SLACK_OIDC_AUTHORIZE_URL", default="https://slack.com/openid/connect/authorize")
+SLACK_OIDC_TOKEN_URL = env.str("SLACK_OIDC_TOKEN_URL", default="https://slack.com/api/openid.connect.token")
+SLACK_OIDC_USERINFO_URL = env.str("SLACK_OIDC_USERINFO_URL", default="https://slack.com/api/openid.connect.userInfo")
+SLACK_OIDC_JWKS_URL = env.str("SLACK_OIDC_JWKS_URL", default="https://slack.com/openid/connect/keys")
+SLACK_OIDC_ISSUER = env.str("SLACK_OIDC_ISSUER", default="https://slack.com")
+if SLACK_OIDC_CLIENT_ID and SLACK_OIDC_CLIENT_SECRET:
+    AUTHENTICATION_BACKENDS.append("slackbridge.oidc.SlackOIDCBackend")
 
 LOGGING = {
     "version": 1,

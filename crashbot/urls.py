@@ -6,6 +6,7 @@ from crashbot.observability import metrics_view
 urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    path("oidc/", include("slackbridge.oidc_urls")),
     path("slack/", include("slackbridge.urls")),
     path("api/alerts/", include("monitoring.urls")),
     path("", include("subscriptions.urls")),

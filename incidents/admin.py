@@ -1,5 +1,6 @@
 """Staff back office. Every save and action goes through `incidents.services`,
-so admin edits land in the timeline (author `staff:<username>`) and in Slack."""
+so admin edits land in the timeline (author: the staff member's linked Slack user id, else
+`staff:<username>`) and in Slack."""
 
 import re
 from datetime import datetime
@@ -27,6 +28,7 @@ from incidents.models import (
     Kind,
     Person,
     Source,
+    StaffSlackIdentity,
     Status,
     Visibility,
 )
@@ -61,7 +63,9 @@ def _differs(field: str, submitted, at_open) -> bool:
 
 
 def staff_author(request: HttpRequest) -> str:
-    return f"staff:{request.user.get_username()}"
+    """A staff member linked to a Slack user is that user in the timeline, as with their Slack commands."""
+    slack_user_id = selectors.staff_slack_user_id(user_id=request.user.pk)
+    return slack_user_id or f"staff:{request.user.get_username()}"
 
 
 PERSON_CHOICE = re.compile(r"\((?P<id>[UW][A-Z0-9]{2,31})\)\s*$")
@@ -512,3 +516,42 @@ class PersonAdmin(admin.ModelAdmin):
     list_display = ("display_name", "slack_id", "refreshed_at")
     search_fields = ("display_name", "slack_id")
     readonly_fields = ("refreshed_at",)
+
+
+class StaffSlackIdentityForm(forms.ModelForm):
+    class Meta:
+        model = StaffSlackIdentity
+        fields = ("user", "slack_user_id")
+
+    def clean_slack_user_id(self) -> str:
+        value = self.cleaned_data["slack_user_id"].strip()
+        if not services.SLACK_USER_ID.match(value):
+            raise ValidationError("A Slack user id looks like U012ABCDEF (or W… on Enterprise Grid).")
+        return value
+
+
+@admin.register(StaffSlackIdentity)
+class StaffSlackIdentityAdmin(admin.ModelAdmin):
+    """Which Slack user each staff account is (Sign in with Slack, attribution of admin edits).
+
+    No group is granted these permissions: only superusers link people (README "Sign in with Slack").
+    """
+
+    form = StaffSlackIdentityForm
+    list_display = ("user", "slack_user_id", "slack_team_id", "linked_via", "linked_at", "last_sign_in_at")
+    list_filter = ("linked_via",)
+    search_fields = ("user__username", "user__email", "slack_user_id")
+    readonly_fields = ("slack_team_id", "linked_via", "linked_at", "last_sign_in_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "user") if obj else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = db_field.related_model.objects.filter(is_staff=True).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        identity = services.staff_identity_link(user_id=obj.user_id, slack_user_id=obj.slack_user_id)
+        obj.pk = identity.pk
+        obj.refresh_from_db()

@@ -179,6 +179,36 @@ class Person(models.Model):
         return f"{self.display_name} ({self.slack_id})"
 
 
+class StaffSlackIdentity(models.Model):
+    """The Slack user a staff account is (README "Sign in with Slack").
+
+    A linked staff member's admin edits are written with their Slack user id as author, as their
+    Slack commands are, so the timeline shows one person. The link is made by an administrator or,
+    once, by Sign in with Slack from a verified email (docs/SLACK.md); sign-in accepts nobody else.
+    """
+
+    class LinkedVia(models.TextChoices):
+        ADMIN = "admin", "Linked by an administrator"
+        EMAIL = "email", "Sign in with Slack (verified email matched)"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slack_identity")
+    slack_user_id = models.CharField(
+        "Slack user id", max_length=32, help_text="U… or W… (Slack → profile → ⋮ → Copy member ID)."
+    )
+    slack_team_id = models.CharField("Slack workspace id", max_length=32, blank=True)
+    linked_via = models.CharField(max_length=8, choices=LinkedVia.choices, default=LinkedVia.ADMIN)
+    linked_at = models.DateTimeField(default=timezone.now)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "staff Slack identity"
+        verbose_name_plural = "staff Slack identities"
+        constraints = [models.UniqueConstraint(fields=["slack_user_id"], name="staff_slack_user_id_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} = {self.slack_user_id}"
+
+
 class Incident(models.Model):
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INCIDENT)
     title = models.CharField(max_length=120)

@@ -24,6 +24,7 @@ from incidents.models import (
     Person,
     Severity,
     Source,
+    StaffSlackIdentity,
     Status,
     Visibility,
 )
@@ -128,6 +129,13 @@ def person_label(*, slack_id: str, free_text: str, names: dict[str, str]) -> str
     if free_text:
         return free_text
     return "Assigned" if slack_id else NOT_ASSIGNED
+
+
+def staff_slack_user_id(*, user_id: int | None) -> str:
+    """The Slack user id a staff account is linked to ("" when none): its admin edits' author."""
+    if user_id is None:
+        return ""
+    return StaffSlackIdentity.objects.filter(user_id=user_id).values_list("slack_user_id", flat=True).first() or ""
 
 
 def components_ordered() -> QuerySet[Component]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.models import (
@@ -30,6 +30,7 @@ from incidents.models import (
     Person,
     Severity,
     Source,
+    StaffSlackIdentity,
     Status,
     Visibility,
 )
@@ -585,6 +586,47 @@ def person_set_display_name(*, slack_id: str, display_name: str) -> Person:
         defaults={"display_name": display_name.strip()[:200] or slack_id, "refreshed_at": timezone.now()},
     )
     return person
+
+
+def staff_identity_link(
+    *,
+    user_id: int,
+    slack_user_id: str,
+    slack_team_id: str = "",
+    via: StaffSlackIdentity.LinkedVia = StaffSlackIdentity.LinkedVia.ADMIN,
+) -> StaffSlackIdentity:
+    """Make a staff account that Slack user: their admin edits are then written as that Slack user.
+
+    Replaces the account's previous link. Refused (ValidationError): a malformed id, or an id already
+    linked to another account — two accounts as one Slack user would make the timeline lie.
+    """
+    slack_user_id = slack_user_id.strip()
+    if not SLACK_USER_ID.match(slack_user_id):
+        raise ValidationError({"slack_user_id": "A Slack user id looks like U012ABCDEF (or W… on Enterprise Grid)."})
+    taken = f"{slack_user_id} is already linked to another staff account."
+    if StaffSlackIdentity.objects.filter(slack_user_id=slack_user_id).exclude(user_id=user_id).exists():
+        raise ValidationError({"slack_user_id": taken})
+    try:
+        with transaction.atomic():
+            identity, _ = StaffSlackIdentity.objects.update_or_create(
+                user_id=user_id,
+                defaults={
+                    "slack_user_id": slack_user_id,
+                    "slack_team_id": slack_team_id.strip(),
+                    "linked_via": via,
+                    "linked_at": timezone.now(),
+                },
+            )
+    except IntegrityError as exc:  # the same id linked by someone else at the same moment
+        raise ValidationError({"slack_user_id": taken}) from exc
+    return identity
+
+
+def staff_identity_signed_in(*, identity_id: int, slack_team_id: str) -> None:
+    """Record a Sign in with Slack (shown in admin: when each link was last used)."""
+    StaffSlackIdentity.objects.filter(pk=identity_id).update(
+        last_sign_in_at=timezone.now(), slack_team_id=slack_team_id
+    )
 
 
 def _apply_lifecycle(incident: Incident, *, now: datetime) -> None:

@@ -1,9 +1,13 @@
-"""A fake Slack Web API server for tests (stdlib only, no Django).
+"""A fake Slack Web API server for tests (no Django).
 
 Tests point a real ``slack_sdk.WebClient(token=..., base_url=fake.api_url)`` at it, so the whole HTTP path
 (encoding, status codes, headers, the SDK's error handling) runs as in production, while the state Slack keeps
 (messages, topics, users, modals, trigger ids) stays inspectable and faults (errors, 5xx, rate limits, latency)
 can be injected per method.
+
+Sign in with Slack (OpenID Connect: the authorize page, ``openid.connect.token``, ``openid.connect.userInfo``
+and the JWKS) is served too; its ID tokens are signed with PyJWT and ``cryptography``, which come with
+mozilla-django-oidc.
 
 It is as strict as Slack where our code could otherwise get away with something (docs/SLACK.md
 lists each rule with Slack's page): Block Kit payloads are checked against Slack's documented
@@ -16,6 +20,7 @@ limits and with slack_sdk's own models (``validate_json()``), a violation answer
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
@@ -27,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
@@ -333,12 +338,21 @@ class _Handler(BaseHTTPRequestHandler):
             params = None
         auth = self.headers.get("Authorization", "")
         token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else None
+        if auth.startswith("Basic ") and params is not None:  # an app's client id and secret (OAuth, OpenID)
+            try:
+                client_id, _, client_secret = base64.b64decode(auth[len("Basic ") :]).decode().partition(":")
+            except ValueError:
+                client_id = client_secret = ""
+            params.setdefault("client_id", client_id)
+            params.setdefault("client_secret", client_secret)
         if url.path.startswith(_API):
             status, reply, headers = self.server.fake._handle(url.path[len(_API) :], params, token, received)
         elif url.path.startswith(UPLOAD_PATH):
             status, reply, headers = self.server.fake._receive_upload(url.path[len(UPLOAD_PATH) :], body, received)
         elif url.path.startswith(_RESPONSE):
             status, reply, headers = self.server.fake._handle_response_url(url.path[len(_RESPONSE) :], params)
+        elif url.path.startswith(OPENID_PATH):
+            status, reply, headers = self.server.fake._handle_openid(url.path[len(OPENID_PATH) :], params, received)
         else:
             status, reply, headers = 404, {"ok": False, "error": "not_found"}, {}
         data = json.dumps(reply).encode()
@@ -535,7 +549,198 @@ class _ChannelsAndFiles:
         return {"files": done}
 
 
-class FakeSlack(_ChannelsAndFiles):
+# --- Sign in with Slack: OpenID Connect (issue 12) ----------------------------------------------------------
+# Slack's endpoints (https://slack.com/.well-known/openid-configuration): the authorize page and the JWKS live
+# outside /api/; openid.connect.token and openid.connect.userInfo are Web API methods answering {"ok": …}.
+OPENID_PATH = "/openid/connect/"
+OIDC_METHODS = ("openid.connect.token", "openid.connect.userInfo")
+OIDC_ISSUER = "https://slack.com"
+OIDC_CODE_TTL = 600.0  # seconds a code may wait to be exchanged
+OIDC_TOKEN_TTL = 300  # the ID token's exp - iat, as in Slack's example
+
+
+@dataclass
+class OIDCIdentity:
+    """Who the browser is signed in to Slack as (what Slack's consent screen would confirm)."""
+
+    user_id: str
+    email: str
+    team_id: str = TEAM_ID
+    name: str = ""
+    email_verified: bool = True
+
+
+class _OpenIDConnect:
+    """Sign in with Slack as Slack does it, and as strictly: registered clients with their redirect URLs,
+    single-use codes bound to client and redirect URL, RS256 ID tokens from a key published in the JWKS,
+    userInfo for the access token only. Refusals use Slack's error codes."""
+
+    _lock: threading.RLock
+    _calls: list[Call]
+    url: str
+
+    def _oidc(self) -> JSONDict:
+        if not hasattr(self, "_oidc_state"):
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            self._oidc_state: JSONDict = {
+                "clients": {},  # client_id -> (secret, redirect URLs)
+                "codes": {},  # code -> grant
+                "tokens": {},  # access token -> identity
+                "key": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                "kid": "fake-" + secrets.token_hex(4),
+                "signed_in": None,
+                "deny": False,
+                "forge": False,
+            }
+        return self._oidc_state
+
+    def oidc_client(self, client_id: str, client_secret: str, redirect_urls: tuple[str, ...]) -> None:
+        """Register a Slack app's credentials and its redirect URLs (App settings → OAuth & Permissions)."""
+        with self._lock:
+            self._oidc()["clients"][client_id] = (client_secret, tuple(redirect_urls))
+
+    def oidc_sign_in_as(self, identity: OIDCIdentity | None) -> None:
+        """The Slack user whose browser session the authorize page sees (None: nobody, as when signed out)."""
+        with self._lock:
+            self._oidc()["signed_in"] = identity
+
+    def oidc_deny_next(self) -> None:
+        """The next authorize request is cancelled by the person (Slack redirects with error=access_denied)."""
+        with self._lock:
+            self._oidc()["deny"] = True
+
+    def oidc_forge_tokens(self, forge: bool = True, **claims: Any) -> None:
+        """Issue ID tokens a client must refuse: signed with a key that is not in the JWKS (``forge``), and/or
+        with ``claims`` overridden (``aud="other"``, ``exp=0``, ``nonce=None`` to leave it out, …)."""
+        with self._lock:
+            self._oidc()["forge"] = forge
+            self._oidc()["forged_claims"] = claims
+
+    def oidc_authorize_url(self) -> str:
+        return f"{self.url}{OPENID_PATH}authorize"
+
+    def oidc_jwks_url(self) -> str:
+        return f"{self.url}{OPENID_PATH}keys"
+
+    def _handle_openid(self, path: str, params: JSONDict | None, received: float) -> Reply:
+        with self._lock:
+            if path == "keys":
+                status, body, headers = 200, self._jwks(), {}
+            elif path == "authorize":
+                status, body, headers = self._authorize(params or {})
+            else:
+                status, body, headers = 404, {"ok": False, "error": "not_found"}, {}
+            self._calls.append(Call(f"openid/connect/{path}", params or {}, received, status, body))
+            return status, body, headers
+
+    def _jwks(self) -> JSONDict:
+        import jwt
+
+        state = self._oidc()
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(state["key"].public_key()))
+        return {"keys": [{**jwk, "kid": state["kid"], "alg": "RS256", "use": "sig"}]}
+
+    def _authorize(self, params: JSONDict) -> Reply:
+        """GET /openid/connect/authorize: an unknown client or redirect URL is an error page (never a
+        redirect); other faults go back to the redirect URL with ``error``, as OAuth says."""
+        state = self._oidc()
+        client = state["clients"].get(params.get("client_id", ""))
+        if client is None:
+            return 400, {"ok": False, "error": "invalid_client_id"}, {}
+        redirect_uri = params.get("redirect_uri", "")
+        if redirect_uri not in client[1]:
+            return 400, {"ok": False, "error": "bad_redirect_uri"}, {}
+
+        def back(**query: str) -> Reply:
+            if params.get("state"):
+                query["state"] = params["state"]
+            return 302, {"ok": True}, {"Location": f"{redirect_uri}?{urlencode(query)}"}
+
+        if params.get("response_type") != "code":
+            return back(error="unsupported_response_type")
+        scopes = set(params.get("scope", "").split())
+        if "openid" not in scopes or not scopes <= {"openid", "email", "profile"}:
+            return back(error="invalid_scope")
+        if state["deny"]:
+            state["deny"] = False
+            return back(error="access_denied")
+        identity: OIDCIdentity | None = state["signed_in"]
+        if identity is None:
+            return 401, {"ok": False, "error": "not_signed_in"}, {}
+        code = f"{next(self._seq)}.{secrets.token_hex(16)}"
+        state["codes"][code] = {
+            "client_id": params["client_id"],
+            "redirect_uri": redirect_uri,
+            "nonce": params.get("nonce"),
+            "scopes": scopes,
+            "identity": identity,
+            "at": time.monotonic(),
+        }
+        return back(code=code)
+
+    def _claims(self, identity: OIDCIdentity, scopes: set[str]) -> JSONDict:
+        claims: JSONDict = {
+            "sub": identity.user_id,
+            "https://slack.com/user_id": identity.user_id,
+            "https://slack.com/team_id": identity.team_id,
+        }
+        if "email" in scopes:
+            claims |= {"email": identity.email, "email_verified": identity.email_verified}
+        if "profile" in scopes:
+            claims |= {"name": identity.name or identity.user_id, "locale": "en-US"}
+            claims |= {"given_name": "", "family_name": ""}
+        return claims
+
+    def _api_openid_connect_token(self, params: JSONDict, token: str | None) -> JSONDict:
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        state = self._oidc()
+        client = state["clients"].get(params.get("client_id", ""))
+        if client is None:
+            raise SlackError("invalid_client_id")
+        if params.get("client_secret") != client[0]:
+            raise SlackError("bad_client_secret")
+        if params.get("grant_type", "authorization_code") != "authorization_code":
+            raise SlackError("invalid_grant_type")
+        grant = state["codes"].pop(params.get("code", ""), None)  # single use, even when refused below
+        if grant is None or grant["client_id"] != params["client_id"]:
+            raise SlackError("invalid_code")
+        if time.monotonic() - grant["at"] > OIDC_CODE_TTL:
+            raise SlackError("invalid_code")
+        if params.get("redirect_uri") != grant["redirect_uri"]:
+            raise SlackError("bad_redirect_uri")
+        access_token = "xoxp-" + secrets.token_hex(16)
+        state["tokens"][access_token] = (grant["identity"], grant["scopes"])
+        now = int(time.time())
+        payload = {
+            "iss": OIDC_ISSUER,
+            "aud": grant["client_id"],
+            "exp": now + OIDC_TOKEN_TTL,
+            "iat": now,
+            "auth_time": now,
+            **self._claims(grant["identity"], grant["scopes"]),
+        }
+        if grant["nonce"]:
+            payload["nonce"] = grant["nonce"]
+        payload.update(state.get("forged_claims") or {})
+        payload = {name: value for name, value in payload.items() if value is not None}
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if state["forge"] else state["key"]
+        id_token = jwt.encode(payload, key, algorithm="RS256", headers={"kid": state["kid"]})
+        return {"access_token": access_token, "token_type": "Bearer", "id_token": id_token}
+
+    def _api_openid_connect_userInfo(self, params: JSONDict, token: str | None) -> JSONDict:
+        state = self._oidc()
+        if not token:
+            raise SlackError("not_authed")
+        if token not in state["tokens"]:
+            raise SlackError("invalid_auth")
+        identity, scopes = state["tokens"][token]
+        return self._claims(identity, scopes)
+
+
+class FakeSlack(_ChannelsAndFiles, _OpenIDConnect):
     """In-memory Slack workspace behind a real HTTP server on 127.0.0.1.
 
     Everything is guarded by one lock: the server answers each request on its own thread while the
@@ -747,6 +952,11 @@ class FakeSlack(_ChannelsAndFiles):
                 return fault.status, {"ok": False, "error": fault.error}, fault.headers
         if params is None:
             return 400, {"ok": False, "error": "invalid_json"}, {}
+        if method in OIDC_METHODS:  # the app's client id and secret, or the user's OpenID token: no bot token
+            try:
+                return 200, {"ok": True, **getattr(self, "_api_" + method.replace(".", "_"))(params, token)}, {}
+            except SlackError as err:
+                return 200, {"ok": False, "error": err.code}, {}
         # Each Web API method is served by ``_api_<method with dots as underscores>``.
         name = "_api_" + method.replace(".", "_")
         handler: Callable[[JSONDict], JSONDict] | None = None if "_" in method else getattr(self, name, None)

@@ -10,14 +10,16 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 
+import jwt
 import pytest
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from slackbridge.tests.fakeslack import DEFAULT_CHANNEL, FakeSlack
+from slackbridge.tests.fakeslack import DEFAULT_CHANNEL, OIDC_ISSUER, FakeSlack, OIDCIdentity
 
 TOKEN = "xoxb-test"
 TS_RE = re.compile(r"^\d{10}\.\d{6}$")
@@ -420,3 +422,111 @@ def test_response_url_records_posts(fake: FakeSlack) -> None:
     with urllib.request.urlopen(request) as resp:  # noqa: S310
         assert resp.status == 200
     assert fake.responses["click"] == [{"response_type": "ephemeral", "text": "Could not open the form"}]
+
+
+# -- Sign in with Slack (OpenID Connect) ---------------------------------------------------------------------------
+OIDC_APP = ("111.222", "app-secret")
+REDIRECT = "https://crashbot.example/oidc/callback/"
+
+
+@pytest.fixture
+def oidc(fake: FakeSlack) -> FakeSlack:
+    fake.oidc_client(*OIDC_APP, (REDIRECT,))
+    fake.oidc_sign_in_as(OIDCIdentity("U0ADA", "ada@example.com", name="Ada"))
+    return fake
+
+
+def authorize(fake: FakeSlack, **overrides: str) -> requests.Response:
+    params = {
+        "response_type": "code",
+        "scope": "openid email profile",
+        "client_id": OIDC_APP[0],
+        "redirect_uri": REDIRECT,
+        "state": "st",
+        "nonce": "nn",
+        **overrides,
+    }
+    return requests.get(fake.oidc_authorize_url(), params=params, allow_redirects=False, timeout=5)
+
+
+def redirect_query(response: requests.Response) -> dict[str, str]:
+    assert response.status_code == 302, response.text
+    location = urllib.parse.urlsplit(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
+    return dict(urllib.parse.parse_qsl(location.query))
+
+
+def test_oidc_authorize_refuses_unknown_apps_and_redirect_urls_without_redirecting(oidc: FakeSlack) -> None:
+    assert authorize(oidc, client_id="999.999").json()["error"] == "invalid_client_id"
+    wrong = authorize(oidc, redirect_uri="https://evil.example/cb")
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "bad_redirect_uri")
+    assert "Location" not in wrong.headers
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"scope": "email profile"}, "invalid_scope"),
+        ({"scope": "openid chat:write"}, "invalid_scope"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+    ],
+)
+def test_oidc_authorize_sends_other_faults_back_with_the_state(oidc: FakeSlack, overrides, error) -> None:
+    assert redirect_query(authorize(oidc, **overrides)) == {"error": error, "state": "st"}
+
+
+def test_oidc_code_flow_with_the_sdk(oidc: FakeSlack) -> None:
+    code = redirect_query(authorize(oidc))["code"]
+    sdk = WebClient(base_url=oidc.api_url, retry_handlers=[])  # sends the app's credentials as HTTP Basic auth
+    tokens = sdk.openid_connect_token(
+        client_id=OIDC_APP[0], client_secret=OIDC_APP[1], code=code, redirect_uri=REDIRECT
+    )
+    jwks = jwt.PyJWKSet.from_json(requests.get(oidc.oidc_jwks_url(), timeout=5).text)
+    kid = jwt.get_unverified_header(tokens["id_token"])["kid"]
+    claims = jwt.decode(tokens["id_token"], jwks[kid], algorithms=["RS256"], audience=OIDC_APP[0], issuer=OIDC_ISSUER)
+    assert claims["nonce"] == "nn"
+    assert claims["sub"] == claims["https://slack.com/user_id"] == "U0ADA"
+    assert (claims["https://slack.com/team_id"], claims["email"], claims["email_verified"]) == (
+        "T0CRASH",
+        "ada@example.com",
+        True,
+    )
+    info = WebClient(token=tokens["access_token"], base_url=oidc.api_url, retry_handlers=[]).openid_connect_userInfo()
+    assert (info["sub"], info["email"], info["name"]) == ("U0ADA", "ada@example.com", "Ada")
+    # A code is good once.
+    again = slack_error(
+        lambda: sdk.openid_connect_token(
+            client_id=OIDC_APP[0], client_secret=OIDC_APP[1], code=code, redirect_uri=REDIRECT
+        )
+    )
+    assert again.response["error"] == "invalid_code"
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"client_secret": "wrong"}, "bad_client_secret"),
+        ({"client_id": "999.999"}, "invalid_client_id"),
+        ({"redirect_uri": "https://crashbot.example/other/"}, "bad_redirect_uri"),
+        ({"code": "1.made-up"}, "invalid_code"),
+        ({"grant_type": "refresh_token"}, "invalid_grant_type"),
+    ],
+)
+def test_oidc_token_refuses_what_slack_refuses(oidc: FakeSlack, fields, error) -> None:
+    body = {
+        "client_id": OIDC_APP[0],
+        "client_secret": OIDC_APP[1],
+        "code": redirect_query(authorize(oidc))["code"],
+        "redirect_uri": REDIRECT,
+        "grant_type": "authorization_code",
+        **fields,
+    }
+    answer = requests.post(oidc.api_url + "openid.connect.token", data=body, timeout=5)
+    assert (answer.status_code, answer.json()) == (200, {"ok": False, "error": error})
+
+
+def test_oidc_userinfo_needs_the_users_token(oidc: FakeSlack) -> None:
+    url = oidc.api_url + "openid.connect.userInfo"
+    assert requests.get(url, timeout=5).json() == {"ok": False, "error": "not_authed"}
+    bot = requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).json()
+    assert bot == {"ok": False, "error": "invalid_auth"}
