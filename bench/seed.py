@@ -1,7 +1,14 @@
-"""Seed a benchmark database and write the ceiling file (the same bytes as `/list`).
+"""Seed a benchmark database in the shapes a real history has, and write the ceiling files.
 
-Run by bench/run.py in a subprocess with the bench environment; bulk inserts on purpose
-(the services would take minutes for 100,000 timeline rows and are not what is measured).
+Shapes: 12 components in 3 groups, 50 people, a few open incidents (default 5), about 8 % internal
+incidents (every row internal, public counters untouched), about 3 % marked invalid, 1–3 components
+per incident, and timelines with an internal note among the public entries. Bulk inserts on purpose
+(the services would take minutes for 1,000,000 timeline rows and are not what is measured); the
+public counters are set as the services would set them.
+
+`--ceilings DIR` writes, for each measured endpoint, the exact bytes it answers (`list.json`,
+`index.html`, `summary.json`), which bench/common.py serves through WhiteNoise as the ceiling.
+Run by the bench parts in a subprocess with the bench environment.
 """
 
 import argparse
@@ -15,13 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crashbot.settings")
 
+# What each ceiling file stands for: the endpoint whose bytes it holds.
+CEILINGS = {"list.json": "/list", "index.html": "/", "summary.json": "/api/v2/summary.json"}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--updates-per-incident", type=int, default=10)
-    parser.add_argument("--open", type=int, default=12)
-    parser.add_argument("--ceiling", type=Path, required=True)
+    parser.add_argument("--open", type=int, default=5)
+    parser.add_argument("--ceilings", type=Path)
     args = parser.parse_args()
 
     import django
@@ -31,10 +41,11 @@ def main() -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from incidents.models import Component, Incident, IncidentUpdate, Person, Severity, Status
+    from incidents.models import Component, Incident, IncidentUpdate, Person, Severity, Status, Visibility
 
     rng = random.Random(84)  # noqa: S311 - deterministic data, not security
     now = timezone.now()
+    per = args.updates_per_incident
     with transaction.atomic():
         IncidentUpdate.objects.all().delete()
         Incident.components.through.objects.all().delete()
@@ -48,59 +59,74 @@ def main() -> None:
         incidents = []
         for n in range(args.incidents):
             is_open = n < args.open
+            internal = not is_open and rng.random() < 0.08
+            invalid = not is_open and not internal and rng.random() < 0.03
             reported = now - timedelta(minutes=rng.randint(10, 3 * 365 * 24 * 60))
             closed = None if is_open else min(now, reported + timedelta(minutes=rng.randint(5, 48 * 60)))
+            status = rng.choice(["investigating", "identified", "monitoring"]) if is_open else Status.RESOLVED
+            public_entries = 0 if internal else per - (1 if per > 3 else 0)
             incidents.append(
                 Incident(
                     title=f"Incident {n}: {rng.choice(['Marketplace', 'Realm', 'Catalyst', 'Wallet'])} degraded",
                     description=f"**Impact**: users saw errors.\n\nIncident {n}.",
                     severity=rng.choice(Severity.values),
-                    status=rng.choice(["investigating", "identified", "monitoring"]) if is_open else Status.RESOLVED,
+                    status=Status.INVALID if invalid else status,
+                    visibility=Visibility.INTERNAL if internal else Visibility.PUBLIC,
                     reported_at=reported,
                     acknowledged_at=reported + timedelta(minutes=rng.randint(1, 30)),
                     closed_at=closed,
                     point=f"U0BENCH{rng.randint(0, 49):03d}",
                     contact=f"U0BENCH{rng.randint(0, 49):03d}",
                     rca_link="https://example.com/rca" if n % 7 == 0 else "",
-                    update_number=args.updates_per_incident - 1,
-                    public_entries=args.updates_per_incident - (1 if args.updates_per_incident > 3 else 0),
-                    public_update_number=args.updates_per_incident - (2 if args.updates_per_incident > 3 else 1),
+                    update_number=per - 1,
+                    public_entries=public_entries,
+                    public_update_number=max(0, public_entries - 1),
                     created_by="bench",
                     modified_by="bench",
                     modified_at=closed or reported,
-                    public_modified_at=closed or reported,
+                    public_modified_at=None if internal else closed or reported,
                 )
             )
         incidents = Incident.objects.bulk_create(incidents, batch_size=2000)
         through = Incident.components.through
         through.objects.bulk_create(
-            (through(incident_id=i.pk, component_id=components[i.pk % len(components)].pk) for i in incidents),
+            (
+                through(incident_id=i.pk, component_id=c.pk)
+                for i in incidents
+                for c in rng.sample(components, 1 + i.pk % 3)
+            ),
             batch_size=5000,
         )
-        updates = (
-            IncidentUpdate(
-                incident_id=i.pk,
-                number=k + 1,
-                created_at=i.reported_at + timedelta(minutes=k),
-                author="bench",
-                source="slack",
-                status=i.status if k == args.updates_per_incident - 1 else "investigating",
-                message=f"Update {k + 1} for incident {i.pk}",
-                visibility="internal" if k == 3 else "public",
-                public_number=None if k == 3 else k + 1 - (k > 3),
-            )
-            for i in incidents
-            for k in range(args.updates_per_incident)
-        )
-        IncidentUpdate.objects.bulk_create(updates, batch_size=5000)
 
-    body = Client().get("/list", HTTP_HOST="127.0.0.1").content
-    args.ceiling.parent.mkdir(parents=True, exist_ok=True)
-    args.ceiling.write_bytes(body)
-    print(
-        f"seeded {args.incidents} incidents, {args.incidents * args.updates_per_incident} timeline rows; "
-        f"/list is {len(body)} bytes"
-    )
+        def timeline(incident):
+            public_number = 0
+            for k in range(per):
+                internal = incident.visibility == Visibility.INTERNAL or (k == 3 and per > 3)
+                if not internal:
+                    public_number += 1
+                yield IncidentUpdate(
+                    incident_id=incident.pk,
+                    number=k + 1,
+                    created_at=incident.reported_at + timedelta(minutes=k),
+                    author=f"U0BENCH{(incident.pk + k) % 50:03d}",
+                    source="slack",
+                    status=incident.status if k == per - 1 else "investigating",
+                    message=("Internal note: paged the database on-call" if internal else f"Update {k + 1}")
+                    + f" for incident {incident.pk}",
+                    visibility=Visibility.INTERNAL if internal else Visibility.PUBLIC,
+                    public_number=None if internal else public_number,
+                )
+
+        IncidentUpdate.objects.bulk_create((u for i in incidents for u in timeline(i)), batch_size=5000)
+
+    sizes = {}
+    if args.ceilings:
+        args.ceilings.mkdir(parents=True, exist_ok=True)
+        for name, path in CEILINGS.items():
+            body = Client().get(path, HTTP_HOST="127.0.0.1").content
+            (args.ceilings / name).write_bytes(body)
+            sizes[path] = len(body)
+    print(f"seeded {args.incidents} incidents, {args.incidents * per} timeline rows; bytes: {sizes}")
 
 
 if __name__ == "__main__":
