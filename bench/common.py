@@ -30,12 +30,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 BIN = Path(PY).parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 DATA = ROOT / "bench" / ".data"
 STATIC_ROOT = DATA / "static"
 SIGNING_SECRET = "bench-signing-secret"
 CHANNEL = "C0INCIDENTS"
 WEB_CONCURRENCY = os.environ.get("WEB_CONCURRENCY", "3")  # the Dockerfile's default
 CEILING_DIR = "bench-ceiling"  # under STATIC_ROOT: the same bytes as each endpoint, served by WhiteNoise
+# The public endpoints measured against a ceiling: (name, path, ceiling file holding its bytes).
+ENDPOINTS = [
+    ("list", "/list", "list.json"),
+    ("index", "/", "index.html"),
+    ("summary", "/api/v2/summary.json", "summary.json"),
+]
 
 
 def free_port() -> int:
@@ -79,6 +87,8 @@ def bench_env(database_url: str, *, slack_api_url: str = "", **extra: str) -> di
         "SLACK_INCIDENTS_CHANNEL": CHANNEL,
         "SLACK_API_URL": slack_api_url or "http://127.0.0.1:9/api/",
         "LOG_LEVEL": "ERROR",
+        # Absolute links independent of the port, so the seed's ceiling bytes equal what gunicorn answers.
+        "PUBLIC_BASE_URL": "https://status.bench.example.com",
         **extra,
     }
 
@@ -112,7 +122,7 @@ def gzip_ceiling_files() -> None:
             Path(f"{path}.gz").write_bytes(gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
 
 
-def start_gunicorn(env: dict[str, str], *, port: int | None = None, log: str = "gunicorn") -> tuple[subprocess.Popen, str]:
+def start_gunicorn(env: dict[str, str], *, port: int | None = None, log: str = "gunicorn") -> tuple:
     """gunicorn as the Dockerfile's CMD runs it (workers, access log on), on a loopback port."""
     port = port or free_port()
     DATA.mkdir(parents=True, exist_ok=True)
@@ -128,6 +138,8 @@ def start_gunicorn(env: dict[str, str], *, port: int | None = None, log: str = "
             "--access-logfile",
             "-",
             "--forwarded-allow-ips=*",
+            "--log-level",
+            "warning",
         ],
         env=env,
         cwd=ROOT,
@@ -257,8 +269,8 @@ def wrk_command(url: str, *, seconds: float, headers: dict[str, str] | None = No
 
 
 def run_wrk(url: str, *, seconds: float, headers: dict[str, str] | None = None) -> dict:
-    result = subprocess.run(wrk_command(url, seconds=seconds, headers=headers), capture_output=True, text=True, check=True)
-    return parse_wrk(result.stdout)
+    cmd = wrk_command(url, seconds=seconds, headers=headers)
+    return parse_wrk(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
 
 
 def signed_command(text: str, *, command: str = "/update-incident", user: str = "U0BENCH001") -> tuple[bytes, dict]:
@@ -322,10 +334,12 @@ def command_line() -> str:
     return "make bench" + (f' BENCH_ARGS="{" ".join(sys.argv[1:])}"' if sys.argv[1:] else "")
 
 
-def save(part: str, report: dict, markdown: str, *, smoke: bool) -> None:
-    """Raw figures to bench/results/<part>-<database>.json and the part's section of docs/BENCHMARKS.md
-    (a smoke run writes neither: it only keeps the harness alive)."""
-    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "command": command_line(), **report}
+def save(part: str, report: dict, render, *, smoke: bool) -> None:
+    """Stamp the report (when, command), then write its raw figures to bench/results/<part>-<database>.json
+    and `render(report)` as the part's section of docs/BENCHMARKS.md (a smoke run writes neither: it
+    only keeps the harness alive, and renders to check the template)."""
+    report.update(when=datetime.now(UTC).isoformat(timespec="seconds"), command=command_line())
+    markdown = render(report)
     if smoke:
         return
     database = report.get("machine", {}).get("database", "sqlite")

@@ -22,9 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crashbot.settings")
 
-# What each ceiling file stands for: the endpoint whose bytes it holds.
-CEILINGS = {"list.json": "/list", "index.html": "/", "summary.json": "/api/v2/summary.json"}
-
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -74,7 +71,7 @@ def main() -> None:
                     visibility=Visibility.INTERNAL if internal else Visibility.PUBLIC,
                     reported_at=reported,
                     acknowledged_at=reported + timedelta(minutes=rng.randint(1, 30)),
-                    closed_at=closed,
+                    closed_at=None if invalid else closed,  # closed_at is set iff resolved
                     point=f"U0BENCH{rng.randint(0, 49):03d}",
                     contact=f"U0BENCH{rng.randint(0, 49):03d}",
                     rca_link="https://example.com/rca" if n % 7 == 0 else "",
@@ -84,7 +81,7 @@ def main() -> None:
                     created_by="bench",
                     modified_by="bench",
                     modified_at=closed or reported,
-                    public_modified_at=None if internal else closed or reported,
+                    public_modified_at=None if internal else (closed or reported),
                 )
             )
         incidents = Incident.objects.bulk_create(incidents, batch_size=2000)
@@ -122,7 +119,9 @@ def main() -> None:
     sizes = {}
     if args.ceilings:
         args.ceilings.mkdir(parents=True, exist_ok=True)
-        for name, path in CEILINGS.items():
+        from bench.common import ENDPOINTS
+
+        for _, path, name in ENDPOINTS:
             body = Client().get(path, HTTP_HOST="127.0.0.1").content
             (args.ceilings / name).write_bytes(body)
             sizes[path] = len(body)
