@@ -1,4 +1,5 @@
-"""Staff sign-in helpers: the client address used to throttle failed logins (django-axes)."""
+"""The client address behind trusted proxies: what failed logins (django-axes) and subscription sign-ups
+(per-client rate limit) are counted against."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def _trusted(address: str) -> bool:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The address failed logins are counted against.
+    """The address failed logins and sign-ups are counted against.
 
     ``REMOTE_ADDR``, unless it is one of ``TRUSTED_PROXIES``: then the right-most
     ``X-Forwarded-For`` entry that is not itself a trusted proxy (entries further left

@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
+from crashbot.auth import client_ip
 from subscriptions import selectors, services
 from subscriptions.forms import ManageForm, SubscribeForm
 from subscriptions.models import Kind
@@ -24,18 +25,6 @@ from subscriptions.models import Kind
 
 def _context(**context) -> dict:
     return {"page_name": settings.STATUS_PAGE_NAME, "refresh_seconds": "", "etag": "", **context}
-
-
-def client_address(request: HttpRequest) -> str:
-    """The client's address; behind a proxy listed in `TRUSTED_PROXIES`, the hop before it."""
-    remote = request.META.get("REMOTE_ADDR", "")
-    trusted = set(settings.TRUSTED_PROXIES)
-    if remote in trusted:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
-        for hop in reversed(hops):
-            if hop not in trusted:
-                return hop
-    return remote
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -59,7 +48,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
                     address=data["email"] if kind == Kind.EMAIL else data["url"],
                     contact_email=data["contact_email"],
                     components=data["components"],
-                    client=client_address(request),
+                    client=client_ip(request),
                     base_url=_base_url(request),
                 )
             except services.RateLimited as exc:
