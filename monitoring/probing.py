@@ -1,39 +1,23 @@
-"""One HTTP check, and the address rule every probe URL obeys (no database here).
+"""One HTTP check (no database here).
 
-A probe URL is resolved once, every address it resolves to is checked, and the request is
-made to that checked address (the name only goes in `Host` and TLS SNI), so a name that
-re-resolves to an internal address between the check and the request (DNS rebinding) gets
-nowhere. Loopback, private, link-local and other non-global addresses are refused unless
-`PROBES_ALLOW_PRIVATE_URLS=True`.
+A probe URL obeys the address rule of `crashbot.urlsafety` (shared with subscription webhooks):
+resolved once, every address checked, the request made to the checked address (the name only
+goes in `Host` and TLS SNI). Loopback, private, link-local and other non-global addresses are
+refused unless `PROBES_ALLOW_PRIVATE_URLS=True`.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass
-from socket import getaddrinfo
-from urllib.parse import urlsplit
 
 import urllib3
+
+from crashbot.urlsafety import Target, UnsafeURL, check_url
 
 USER_AGENT = "Crashbot-probe/2 (+status page monitoring)"
 BODY_READ_MAX = 256 * 1024
 ERROR_MAX = 300
-
-
-class UnsafeTarget(ValueError):
-    """The URL may not be probed (scheme, host, or an address on a private network)."""
-
-
-@dataclass(frozen=True)
-class Target:
-    scheme: str
-    host: str
-    port: int
-    path: str
-    address: str
 
 
 @dataclass(frozen=True)
@@ -60,41 +44,8 @@ class Outcome:
 
 
 def resolve(url: str, *, allow_private: bool) -> Target:
-    """Parse and resolve `url`; raise `UnsafeTarget` with a reason a person can act on."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise UnsafeTarget(f"Not a valid URL: {exc}.") from exc
-    if parts.scheme not in ("http", "https"):
-        raise UnsafeTarget("Only http:// and https:// addresses can be probed.")
-    if not parts.hostname:
-        raise UnsafeTarget("The URL needs a host name.")
-    if parts.username or parts.password:
-        raise UnsafeTarget("Credentials in the URL are not supported.")
-    port = port or (443 if parts.scheme == "https" else 80)
-    try:
-        addresses = [str(ipaddress.ip_address(parts.hostname))]  # a literal address needs no lookup
-    except ValueError:
-        try:
-            infos = getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise UnsafeTarget(f"Cannot resolve {parts.hostname}.") from exc
-        addresses = [info[4][0] for info in infos]
-    if not addresses:
-        raise UnsafeTarget(f"Cannot resolve {parts.hostname}.")
-    if not allow_private:
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-            if not ip.is_global or ip.is_multicast:
-                raise UnsafeTarget(
-                    f"{parts.hostname} resolves to {address}, a loopback, private or link-local address "
-                    "(allowed only with PROBES_ALLOW_PRIVATE_URLS=True)."
-                )
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return Target(scheme=parts.scheme, host=parts.hostname, port=port, path=path, address=addresses[0])
+    """`crashbot.urlsafety.check_url` for probes: http or https, private addresses per the setting."""
+    return check_url(url, schemes=("http", "https"), allow_private=allow_private, setting="PROBES_ALLOW_PRIVATE_URLS")
 
 
 def run_check(check: Check, *, allow_private: bool) -> Outcome:
@@ -106,7 +57,7 @@ def run_check(check: Check, *, allow_private: bool) -> Outcome:
 
     try:
         target = resolve(check.url, allow_private=allow_private)
-    except UnsafeTarget as exc:
+    except UnsafeURL as exc:
         return Outcome(ok=False, latency_ms=elapsed_ms(), error=str(exc)[:ERROR_MAX])
     timeout = urllib3.Timeout(connect=check.timeout, read=check.timeout)
     host_header = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crashbot.urlsafety import UnsafeURL
 from incidents import services as incident_services
 from incidents.models import (
     OPEN_STATUSES,
@@ -57,7 +58,7 @@ def probe_validate(probe: Probe) -> None:
     if probe.url and "url" not in errors:
         try:
             probing.resolve(probe.url, allow_private=settings.PROBES_ALLOW_PRIVATE_URLS)
-        except probing.UnsafeTarget as exc:
+        except UnsafeURL as exc:
             errors["url"] = [str(exc)]
     if (
         probe.expected_status_min

@@ -1,11 +1,13 @@
 """Probes against real local HTTP targets: thresholds, hysteresis both ways, recovery, the pool, SSRF."""
 
+import socket
 import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from crashbot.urlsafety import UnsafeURL
 from incidents.models import Component, ComponentStatus
 from incidents.signals import component_changed
 from incidents.tests.factories import make_component
@@ -268,7 +270,7 @@ def no_sockets(monkeypatch):
         family = 10 if ":" in table[host] else 2
         return [(family, 1, 6, "", (table[host], port))]
 
-    monkeypatch.setattr(probing, "getaddrinfo", resolver)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
     return connects
 
 
@@ -296,7 +298,7 @@ def test_private_addresses_are_refused_before_any_socket(settings, no_sockets, u
 
 @pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "javascript:alert(1)", "http:///x"])
 def test_only_http_and_https_urls(no_sockets, url):
-    with pytest.raises(probing.UnsafeTarget):
+    with pytest.raises(UnsafeURL):
         probing.resolve(url, allow_private=True)
     assert no_sockets == []
 
