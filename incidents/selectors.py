@@ -299,6 +299,13 @@ def maintenances_public_active() -> list[Incident]:
     return list(_public_maintenances().filter(status__in=MAINTENANCE_ACTIVE_STATUSES).order_by("scheduled_until", "id"))
 
 
+def maintenances_not_over() -> QuerySet[Incident]:
+    """Maintenances scheduled, in progress or being verified, internal ones included, soonest start first
+    (Slack's `/incidents`)."""
+    statuses = (Status.SCHEDULED, *MAINTENANCE_ACTIVE_STATUSES)
+    return Incident.objects.filter(kind=Kind.MAINTENANCE, status__in=statuses).order_by("scheduled_for", "id")
+
+
 def maintenances_active(*, include_internal: bool = True) -> QuerySet[Incident]:
     """Maintenances in progress or being verified (Slack's topic lists them after the open incidents)."""
     qs = Incident.objects.filter(kind=Kind.MAINTENANCE, status__in=MAINTENANCE_ACTIVE_STATUSES)

@@ -420,7 +420,10 @@ def run_list(cmd: SlashCommand) -> Reply:
     closed = None
     if arg == "all":
         closed = list(selectors.incidents_recently_closed(days=forms.RECENTLY_CLOSED_DAYS)[:LIST_LIMIT])
-    return modals.incident_list_reply(open_incidents=open_incidents, closed_incidents=closed, base_url=cmd.base_url)
+    maintenances = list(selectors.maintenances_not_over()[:LIST_LIMIT])
+    return modals.incident_list_reply(
+        open_incidents=open_incidents, closed_incidents=closed, maintenances=maintenances, base_url=cmd.base_url
+    )
 
 
 def _rca_list(cmd: SlashCommand) -> Reply:
@@ -477,7 +480,7 @@ LIST = Command(
     name=lambda: settings.SLACK_LIST_COMMAND,
     summary="List incidents (only you see the list)",
     forms=(
-        ("", "open incidents"),
+        ("", "open incidents, then maintenances scheduled or in progress"),
         ("all", f"open ones and those closed in the last {forms.RECENTLY_CLOSED_DAYS} days"),
         ("rca", "resolved sev-1/sev-2 incidents whose RCA link is still missing, and when each is due"),
     ),

@@ -13,7 +13,7 @@ from typing import Any
 from django.urls import NoReverseMatch, reverse
 
 from incidents.models import INCIDENT_STATUSES, MAINTENANCE_STATUSES, Component, Incident, Severity, Status, Visibility
-from slackbridge.blocks.messages import escape
+from slackbridge.blocks.messages import escape, slack_window
 
 # Slack's documented limits for the objects built here.
 MODAL_TITLE_MAX = 24
@@ -83,6 +83,17 @@ def incident_summary(incident: Incident, base_url: str) -> str:
     return f"{emoji} {incident_link(incident, base_url)} — {', '.join(bits)}"
 
 
+def maintenance_summary(maintenance: Incident, base_url: str) -> str:
+    """One line: linked key and title, status, the window in Slack's own date formatting (reader's zone)."""
+    bits = [
+        maintenance.get_status_display().lower(),
+        slack_window(maintenance.scheduled_for, maintenance.scheduled_until),
+    ]
+    if maintenance.visibility == Visibility.INTERNAL:
+        bits.append("internal")
+    return f":wrench: {incident_link(maintenance, base_url)} — {', '.join(bits)}"
+
+
 # -- replies -------------------------------------------------------------------------------------------------
 def ephemeral(text: str) -> dict:
     """A reply only the person who ran the command sees (mrkdwn in `text`)."""
@@ -90,10 +101,19 @@ def ephemeral(text: str) -> dict:
 
 
 def incident_list_reply(
-    *, open_incidents: Sequence[Incident], closed_incidents: Sequence[Incident] | None, base_url: str
+    *,
+    open_incidents: Sequence[Incident],
+    closed_incidents: Sequence[Incident] | None,
+    maintenances: Sequence[Incident] = (),
+    base_url: str,
 ) -> dict:
+    """`/incidents`: open incidents, then maintenances not over (only when there are some), then
+    with `all` the recently closed."""
     lines = ["*Open incidents*"]
     lines += [incident_summary(i, base_url) for i in open_incidents] or [":white_check_mark: No open incidents."]
+    if maintenances:
+        lines.append("*Maintenance*")
+        lines += [maintenance_summary(m, base_url) for m in maintenances]
     if closed_incidents is not None:
         lines.append("*Recently closed*")
         lines += [incident_summary(i, base_url) for i in closed_incidents] or ["None."]

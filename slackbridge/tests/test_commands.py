@@ -293,6 +293,33 @@ def test_incidents_lists_open_ones(client, fake_slack, incident):
     assert "Recently closed" in text_all
 
 
+def test_incidents_lists_maintenances_not_over(client, fake_slack):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from incidents import services
+
+    start = timezone.now() + timedelta(hours=2)
+    window = {"author": "U0OPS", "source": Source.SLACK, "scheduled_for": start}
+    planned = services.maintenance_schedule(
+        title="Database upgrade", scheduled_until=start + timedelta(hours=1), **window
+    )
+    quiet = services.maintenance_schedule(
+        title="Staff-only reindex", visibility=Visibility.INTERNAL, scheduled_until=start + timedelta(hours=3), **window
+    )
+    gone = services.maintenance_schedule(title="Called off", scheduled_until=start + timedelta(hours=1), **window)
+    services.maintenance_transition(incident_id=gone.pk, status=Status.CANCELLED, author="U0OPS", source=Source.SLACK)
+    text = reply_text(send_command(client, "incidents_list"))
+    assert "No open incidents" in text
+    assert "*Maintenance*" in text
+    assert planned.key in text
+    assert quiet.key in text
+    assert f"<!date^{int(start.timestamp())}^" in text  # the window in each reader's own zone
+    assert gone.key not in text
+    assert text.index(planned.key) < text.index(quiet.key)  # soonest start first (same start: creation order)
+
+
 def test_incidents_empty(client, fake_slack):
     assert "No open incidents" in reply_text(send_command(client, "incidents_list"))
 
