@@ -39,6 +39,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 
+from crashbot.observability import count_public_render
 from incidents import selectors
 
 logger = logging.getLogger(__name__)
@@ -320,6 +321,7 @@ def _render_and_store(view: Callable[..., HttpResponse], request: HttpRequest, e
         return response, None
     if callable(getattr(response, "render", None)):
         response.render()  # DRF and template responses render lazily; the body is needed now
+    count_public_render(request)
     headers = [(name, response[name]) for name in _STORED_HEADERS if response.has_header(name)]
     entry = {"content": response.content, "headers": headers, "stored_at": time.time()}
     if len(entry["content"]) >= COMPRESS_MIN_BYTES:
