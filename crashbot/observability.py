@@ -62,6 +62,11 @@ HTTP_DURATION = Histogram(
 SLACK_API_ERRORS = Counter(
     "crashbot_slack_api_errors", "Failed Slack Web API calls (each attempt), by method and error.", ["method", "error"]
 )
+PUBLIC_RENDERS = Counter(
+    "crashbot_public_renders",
+    "Public bodies rendered by their view (a miss of every body cache), by URL pattern name.",
+    ["route"],
+)
 # Only pending Slack work changed this recently counts toward the sync lag (keeps the scrape bounded).
 SLACK_LAG_WINDOW = timedelta(days=7)
 UNMATCHED_ROUTE = "unmatched"
@@ -74,6 +79,11 @@ _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 def count_slack_error(*, method: str, error: str) -> None:
     """Called by slackbridge.client for every failed Web API attempt."""
     SLACK_API_ERRORS.labels(method=method, error=error or "unknown").inc()
+
+
+def count_public_render(request: HttpRequest) -> None:
+    """Called by incidents.caching each time a public view renders a body instead of reusing a cached one."""
+    PUBLIC_RENDERS.labels(route=route_of(request)).inc()
 
 
 # --- Requests: id, route, count, latency ------------------------------------------------------------------------

@@ -220,6 +220,10 @@ CACHES = {
     ),
 }
 CACHES["public-stale"].setdefault("TIMEOUT", 86400)
+if env.str("CACHE_URL", default=""):
+    # Rendered public bodies shared by every process and node: a change is rendered about once in all,
+    # then each process keeps its own copy in "public" (incidents/caching.py).
+    CACHES["public-shared"] = {**env.cache_url("CACHE_URL"), "TIMEOUT": 600}
 
 # Crashbot's own settings.
 INCIDENT_PREFIX = env.str("INCIDENT_PREFIX", default="DCL")

@@ -8,7 +8,10 @@ rendering the body: the ETag is derived from what the data *is*, not from the by
 A 200 is served from rendered bytes kept per ETag (the `public` cache alias, a per-process
 LocMemCache by default) beside their gzip and brotli forms, each compressed once per ETag:
 the version stamp stays the source of truth, so a cached body is never stale, and a full
-render happens once per change per process instead of on every request.
+render happens once per change per process instead of on every request. With `CACHE_URL` the
+bodies are also kept in the `public-shared` store (Redis) that every process and node reads on
+a miss of its own copy, so a change is rendered about once for all of them (docs/SCALING.md);
+that store is an optimisation: when it fails, the process renders as it would without it.
 
 Only what changes the body keys the cache (docs/PUBLIC_API.md): the path, the query
 parameters the view reads (normalised by the view's `query` function; others are ignored),
@@ -39,6 +42,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 
+from crashbot.observability import count_public_render
 from incidents import selectors
 
 logger = logging.getLogger(__name__)
@@ -46,6 +50,7 @@ logger = logging.getLogger(__name__)
 CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400"
 STALE_CACHE_CONTROL = "public, max-age=30"
 CACHE_ALIAS = "public"
+SHARED_ALIAS = "public-shared"  # configured only with CACHE_URL
 STALE_ALIAS = "public-stale"
 STALE_MAX_AGE = 86400
 COMPRESS_MIN_BYTES = 256
@@ -208,6 +213,8 @@ def public_cache(
         if _wants_any(request):
             return None
         entry = caches[CACHE_ALIAS].get(_body_key(etag))
+        if entry is None and (entry := _shared_get(_body_key(etag))) is not None:
+            caches[CACHE_ALIAS].set(_body_key(etag), entry)
         return _respond(request, entry, etag) if entry is not None else None
 
     @wraps(view)
@@ -320,12 +327,34 @@ def _render_and_store(view: Callable[..., HttpResponse], request: HttpRequest, e
         return response, None
     if callable(getattr(response, "render", None)):
         response.render()  # DRF and template responses render lazily; the body is needed now
+    count_public_render(request)
     headers = [(name, response[name]) for name in _STORED_HEADERS if response.has_header(name)]
     entry = {"content": response.content, "headers": headers, "stored_at": time.time()}
     if len(entry["content"]) >= COMPRESS_MIN_BYTES:
         entry["gzip"] = _compress(entry["content"], "gzip")
     caches[CACHE_ALIAS].set(_body_key(etag), entry)
+    _shared_set(_body_key(etag), entry)
     return response, entry
+
+
+def _shared_get(key: str) -> dict | None:
+    """The body another process or node rendered, when a shared store is configured."""
+    if SHARED_ALIAS not in settings.CACHES:
+        return None
+    try:
+        return caches[SHARED_ALIAS].get(key)
+    except Exception:  # noqa: BLE001 - Redis down or slow: render here, as without a shared store
+        logger.warning("shared public body store unavailable; rendering in this process", exc_info=True)
+        return None
+
+
+def _shared_set(key: str, entry: dict) -> None:
+    if SHARED_ALIAS not in settings.CACHES:
+        return
+    try:
+        caches[SHARED_ALIAS].set(key, entry)
+    except Exception:  # noqa: BLE001 - the body is served anyway; the next process renders its own
+        logger.warning("shared public body store unavailable; body kept in this process only", exc_info=True)
 
 
 def _unavailable(request: HttpRequest, query: str) -> HttpResponse:

@@ -215,15 +215,51 @@ def post_message(*, channel: str, text: str, blocks: list | None = None, thread_
     return post_message_to(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)[1]
 
 
-def post_message_to(*, channel: str, text: str, blocks: list | None = None, thread_ts: str = "") -> tuple[str, str]:
-    """Post a message; returns (channel id, ts) as Slack answered: the id is what later edits need."""
+def post_message_to(
+    *, channel: str, text: str, blocks: list | None = None, thread_ts: str = "", claim: str = ""
+) -> tuple[str, str]:
+    """Post a message; returns (channel id, ts) as Slack answered: the id is what later edits need.
+
+    ``claim`` travels as the message's metadata, so ``find_claimed`` can tell later whether a post
+    whose answer was lost reached Slack."""
     params: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False}
     if blocks is not None:
         params["blocks"] = blocks
     if thread_ts:
         params["thread_ts"] = thread_ts
+    if claim:
+        params["metadata"] = {"event_type": CLAIM_EVENT, "event_payload": {"claim": claim}}
     data = worker_call("chat.postMessage", **params)
     return str(data.get("channel") or channel), str(data["ts"])
+
+
+CLAIM_EVENT = "crashbot_post"
+FIND_PAGE = 200
+
+
+def find_claimed(*, channel: str, claim: str, thread_ts: str = "", oldest: str = "") -> str:
+    """The ts of the message posted with ``claim`` (in the thread ``thread_ts``, else among the channel's
+    top-level messages since ``oldest``), or "" when Slack has none: Slack has no idempotency key for
+    ``chat.postMessage``, so reading back is how a post in doubt is told from one never made."""
+    params: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": FIND_PAGE}
+    if thread_ts:
+        params["ts"] = thread_ts
+    if oldest:
+        params["oldest"] = oldest
+    while True:
+        if thread_ts:
+            data = worker_call("conversations.replies", **params)
+        else:
+            data = worker_call("conversations.history", **params)
+        for message in data.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == CLAIM_EVENT and payload.get("claim") == claim:
+                return str(message["ts"])
+        cursor = (data.get("response_metadata") or {}).get("next_cursor")
+        if not data.get("has_more") or not cursor:
+            return ""
+        params["cursor"] = cursor
 
 
 def update_message(*, channel: str, ts: str, text: str, blocks: list | None = None) -> None:

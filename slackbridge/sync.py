@@ -10,9 +10,11 @@ Running it again, or on two workers at once, posts nothing twice:
 2. each message is *claimed* (a ``SlackMessage`` row without ``ts``, unique per headline and
    per timeline entry) before it is posted, and its ``ts`` saved right after.
 
-A worker that dies between the post and saving the ``ts`` leaves a claim without ``ts``; the
-next sync posts that one message again (logged as a warning): at most one duplicate, never a
-lost update. See docs/SLACK_SYNC.md.
+A worker that dies between the post and saving the ``ts`` (or a post whose answer is lost)
+leaves a claim without ``ts``. Each post carries its claim in the message metadata, so the next
+sync first looks for it in Slack (``conversations.history``/``replies``) and records the ``ts``
+it finds; only a message Slack does not have is posted again: no duplicate, never a lost update
+(unless the app may not read the channel, then at most one duplicate). See docs/SLACK_SYNC.md.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from slackbridge.models import ChannelTopic, IncidentChannel, MessageKind, Slack
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120  # default of settings.SLACK_SYNC_LEASE_SECONDS
+CLAIM_CLOCK_SKEW = 60  # seconds: how far our clock and Slack's may disagree when looking for a post in doubt
 
 
 def lease_seconds() -> int:
@@ -105,7 +108,7 @@ def sync_incident(incident_id: int) -> dict:
     name = f"incident:{incident_id}"
     lease_acquire(name, owner)
     try:
-        counts = {"incident": incident_id, "posted": 0, "edited": 0}
+        counts = {"incident": incident_id, "posted": 0, "edited": 0, "recovered": 0}
         thread_ts, thread_channel = _sync_headline(incident, channel, name, owner, counts)
         _sync_replies(incident, thread_channel, thread_ts, name, owner, counts)
         _resolve_names_tolerant(_people_of(incident))
@@ -148,11 +151,19 @@ def _sync_headline(incident: Incident, channel: str, lease: str, owner: str, cou
         except IntegrityError:
             raise Busy(lease, timezone.now()) from None
     elif not row.ts:
+        lease_renew(lease, owner)
+        found = _posted_before(row)
         logger.warning(
-            "%s: a headline post claimed at %s never recorded its ts (worker stopped mid-post?); posting it again",
+            "%s: a headline post claimed at %s never recorded its ts (worker stopped mid-post?); %s",
             incident.key,
             row.claimed_at.isoformat(),
+            "found it in Slack, not posting it again" if found else "Slack does not have it; posting it again",
         )
+        if found:
+            # What the found message shows is unknown: an empty digest makes the edit below bring it in line.
+            SlackMessage.objects.filter(pk=row.pk).update(ts=found, digest="", posted_at=timezone.now())
+            row.ts, row.digest = found, ""
+            counts["recovered"] += 1
     if not row.ts:
         lease_renew(lease, owner)
         posted_channel, ts = _post_claimed(row, text=message["text"], blocks=message["blocks"])
@@ -196,29 +207,52 @@ def _sync_replies(incident: Incident, channel: str, thread_ts: str, lease: str, 
         )
         if row.ts:
             continue
+        lease_renew(lease, owner)
         if not created:
+            found = _posted_before(row, thread_ts=thread_ts)
             logger.warning(
-                "%s: reply #%d was claimed at %s but never recorded its ts; posting it again",
+                "%s: reply #%d was claimed at %s but never recorded its ts; %s",
                 incident.key,
                 entry.number,
                 row.claimed_at.isoformat(),
+                "found it in Slack, not posting it again" if found else "Slack does not have it; posting it again",
             )
-        lease_renew(lease, owner)
+            if found:
+                SlackMessage.objects.filter(pk=row.pk).update(ts=found, posted_at=timezone.now())
+                counts["recovered"] += 1
+                continue
         posted_channel, ts = _post_claimed(row, text=thread_reply(entry), thread_ts=thread_ts)
         SlackMessage.objects.filter(pk=row.pk).update(channel=posted_channel, ts=ts, posted_at=timezone.now())
         counts["posted"] += 1
 
 
 def _post_claimed(row: SlackMessage, **message) -> tuple[str, str]:
-    """Post the message of a claimed row; drop the claim when Slack says it did not post.
+    """Post the message of a claimed row, the claim in its metadata; drop the claim when Slack says
+    it did not post.
 
     Returns (channel id, ts) as Slack answered."""
     try:
-        return client.post_message_to(channel=row.channel, **message)
+        return client.post_message_to(channel=row.channel, claim=str(row.pk), **message)
     except SlackCallError as err:
         if err.status is not None:  # Slack answered: nothing was posted (a timeout leaves the claim in doubt)
             SlackMessage.objects.filter(pk=row.pk, ts="").delete()
         raise
+
+
+def _posted_before(row: SlackMessage, *, thread_ts: str = "") -> str:
+    """The ts of a claimed message that reached Slack although its ts was never recorded, else "".
+
+    Looks at messages since the claim (less a minute for clocks that disagree). An app that may
+    not read the channel (``channels:history`` missing) can't tell: the message is posted again,
+    at most one duplicate, as before this check existed."""
+    oldest = f"{row.claimed_at.timestamp() - CLAIM_CLOCK_SKEW:.6f}"
+    try:
+        return client.find_claimed(channel=row.channel, claim=str(row.pk), thread_ts=thread_ts, oldest=oldest)
+    except SlackCallError as err:
+        if err.transient:
+            raise
+        logger.error("Could not check Slack for a post in doubt (%s). %s", err.code, err.hint())
+        return ""
 
 
 # --- the channel topic ----------------------------------------------------------------------------------------

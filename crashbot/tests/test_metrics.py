@@ -155,3 +155,26 @@ def test_slack_sync_lag_is_the_age_of_the_oldest_change_slack_does_not_show(clie
     settings.SLACK_BOT_TOKEN = ""
     IncidentUpdate.objects.filter(pk=entry.pk).update(message="changed")  # would be pending again
     assert scrape(client)[("crashbot_slack_sync_lag_seconds", ())] == 0, "no Slack configured: nothing to lag"
+
+
+def test_public_renders_count_only_the_bodies_a_view_had_to_render(client, metrics_on, settings):
+    incident = make_incident("Rendered once per change")
+    before = scrape(client)
+    for _ in range(3):
+        assert client.get("/list").status_code == 200
+        assert client.get("/api/v2/summary.json").status_code == 200
+    services.incident_update(
+        incident_id=incident.pk, author="U0BENCH001", source=Source.SLACK, message="A change: rendered again"
+    )
+    for _ in range(2):
+        assert client.get("/list").status_code == 200
+    client.get("/incidents/DCL-999999")
+    after = scrape(client)
+
+    def delta(route):
+        key = ("crashbot_public_renders_total", (("route", route),))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert delta("incidents:legacy-list") == 2
+    assert delta("incidents:v2-summary") == 1
+    assert delta("incidents:detail") == 0  # a 404 is not a rendered public body

@@ -249,3 +249,44 @@ def test_the_stamp_memo_is_reused_within_its_ttl_and_forgotten_on_a_local_change
     with django_capture_on_commit_callbacks(execute=True):
         services.incident_update(incident_id=incident.pk, author="U0X", source=Source.SLACK, message="local change")
     assert client.get("/list")["ETag"] != second, "a change made in this process is seen at once"
+
+
+def renders(route: str = "incidents:legacy-list") -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("crashbot_public_renders_total", {"route": route}) or 0.0
+
+
+def test_with_a_shared_store_a_body_rendered_by_one_process_is_not_rendered_by_another(client, settings, incident):
+    from django.core.cache import caches
+
+    shared = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shared-bodies-test"}
+    settings.CACHES = {**settings.CACHES, "public-shared": shared}
+    caches["public-shared"].clear()
+    before = renders()
+    first = client.get("/list")
+    caches["public"].clear()  # another process (or node): nothing in its own memory
+    second = client.get("/list")
+    assert second.status_code == 200
+    assert second.content == first.content
+    assert second["ETag"] == first["ETag"]
+    assert renders() - before == 1
+
+    services.incident_update(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message="Changed")
+    caches["public"].clear()
+    assert client.get("/list")["ETag"] != first["ETag"]
+    assert renders() - before == 2  # a change is rendered again, once
+
+
+def test_a_shared_store_that_is_down_costs_a_render_not_an_error(client, settings, incident):
+    from django.core.cache import caches
+
+    nowhere = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    settings.CACHES = {**settings.CACHES, "public-shared": nowhere}
+    before = renders()
+    first = client.get("/list")
+    caches["public"].clear()
+    second = client.get("/list")
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.content == first.content
+    assert renders() - before == 2

@@ -25,6 +25,7 @@ import copy
 import itertools
 import json
 import math
+import re
 import secrets
 import threading
 import time
@@ -44,7 +45,7 @@ TEAM_ID, BOT_USER_ID, BOT_ID, APP_ID = "T0CRASH", "U0CRASHBOT", "B0CRASH", "A0CR
 DEFAULT_CHANNEL = "C0INCIDENTS"
 TOPIC_MAX = 250  # Slack rejects longer topics with ``too_long``.
 _API = "/api/"
-_JSON_ARGS = ("blocks", "attachments", "view")  # arrive as JSON strings when form-encoded
+_JSON_ARGS = ("blocks", "attachments", "view", "metadata")  # arrive as JSON strings when form-encoded
 _MESSAGE_ARGS = ("text", "blocks", "attachments")
 _VIEW_META = ("id", "team_id", "app_id", "bot_id", "state", "root_view_id")
 _RESPONSE = "/response/"
@@ -56,6 +57,8 @@ METHOD_SCOPES = {
     "chat.postEphemeral": "chat:write",
     "conversations.setTopic": "channels:write.topic",
     "conversations.info": "channels:read",
+    "conversations.history": "channels:history",
+    "conversations.replies": "channels:history",
     "users.info": "users:read",
 }
 
@@ -1061,7 +1064,54 @@ class FakeSlack(_ChannelsAndFiles, _OpenIDConnect):
             "text": params.get("text", ""),
         }
         msg.update({k: params[k] for k in ("blocks", "attachments", "thread_ts") if params.get(k)})
+        metadata = params.get("metadata")
+        if metadata is not None:
+            # https://api.slack.com/metadata/using: an event_type and an event_payload object.
+            if not isinstance(metadata, dict) or not isinstance(metadata.get("event_payload"), dict):
+                raise SlackError("invalid_metadata_format")
+            if not re.fullmatch(r"[a-z0-9_]{1,255}", str(metadata.get("event_type") or "")):
+                raise SlackError("invalid_metadata_format")
+            msg["metadata"] = copy.deepcopy(metadata)
         return msg
+
+    def _read_messages(self, params: JSONDict, messages: list[JSONDict], *, newest_first: bool) -> JSONDict:
+        """A page of ``conversations.history`` / ``conversations.replies``: ``oldest``/``latest`` bounds
+        (exclusive unless ``inclusive``), ``limit`` (1..1000), an opaque ``cursor``; metadata only with
+        ``include_all_metadata`` (https://api.slack.com/methods/conversations.history)."""
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or math.inf)
+        limit = int(params.get("limit") or 100)
+        if not 1 <= limit <= 1000:
+            raise SlackError("invalid_limit")
+
+        def inside(ts: str) -> bool:
+            t = float(ts)
+            return (oldest <= t <= latest) if inclusive else (oldest < t < latest)
+
+        chosen = [m for m in messages if inside(m["ts"])]
+        if newest_first:
+            chosen.reverse()
+        start = int(base64.b64decode(params["cursor"]).decode()) if params.get("cursor") else 0
+        page = copy.deepcopy(chosen[start : start + limit])
+        if str(params.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            for m in page:
+                m.pop("metadata", None)
+        more = start + limit < len(chosen)
+        cursor = base64.b64encode(str(start + limit).encode()).decode() if more else ""
+        return {"messages": page, "has_more": more, "response_metadata": {"next_cursor": cursor}}
+
+    def _api_conversations_history(self, params: JSONDict) -> JSONDict:
+        cid, _ = self._channel(params.get("channel"), ids_only=True)
+        tops = [m for m in self._messages.get(cid, []) if m.get("thread_ts", m["ts"]) == m["ts"]]
+        return self._read_messages(params, tops, newest_first=True)
+
+    def _api_conversations_replies(self, params: JSONDict) -> JSONDict:
+        cid, _ = self._channel(params.get("channel"), ids_only=True)
+        parent = self._find_message(cid, params.get("ts"))
+        thread = parent.get("thread_ts", parent["ts"])
+        # As Slack: the parent first, then its replies, oldest first.
+        in_thread = [m for m in self._messages.get(cid, []) if m["ts"] == thread or m.get("thread_ts") == thread]
+        return self._read_messages(params, in_thread, newest_first=False)
 
     def _api_auth_test(self, params: JSONDict) -> JSONDict:
         return {

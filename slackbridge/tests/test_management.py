@@ -39,6 +39,8 @@ def test_manifest_is_yaml_naming_both_urls_and_every_command():
         "channels:write.topic",
         "groups:write.topic",
         "users:read",
+        "channels:history",  # reading back a post in doubt (docs/SLACK_SYNC.md)
+        "groups:history",
         "channels:manage",  # incident channels (SPEC §9)
         "bookmarks:write",
         "files:write",  # the postmortem draft

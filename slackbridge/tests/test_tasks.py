@@ -215,3 +215,63 @@ def test_missing_scope_names_the_scope_to_add(fake_slack, caplog):
         run_worker()
     errors = [r.getMessage() for r in caplog.records if r.name.startswith("slackbridge")]
     assert any("missing_scope" in e and "channels:write.topic" in e for e in errors), errors
+
+
+@pytest.fixture
+def lost_answers(fake_slack, settings, quick_retries):
+    """Slack posts, but its answer comes after the worker gave up (the same doubt as a worker killed mid-post)."""
+    settings.SLACK_WORKER_TIMEOUT = 0.3
+    settings.SLACK_RETRY_ATTEMPTS = 1
+    fake_slack.delay(1.0, method="chat.postMessage")
+    return fake_slack
+
+
+def finish_after_lost_answer(fake_slack) -> None:
+    time.sleep(1.0)  # the fake completes the post it was answering slowly
+    fake_slack.clear_faults()
+    drain()
+
+
+def test_a_reply_whose_answer_was_lost_is_found_in_slack_not_posted_twice(fake_slack, lost_answers, caplog):
+    fake_slack.clear_faults()
+    incident = create()
+    drain()
+    fake_slack.delay(1.0, method="chat.postMessage")
+    services.incident_update(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, message="Answer lost")
+    run_worker()
+    claim = SlackMessage.objects.get(kind=MessageKind.REPLY, ts="")
+    finish_after_lost_answer(fake_slack)
+
+    (head,) = fake_slack.messages(DEFAULT_CHANNEL)
+    posted = [r for r in fake_slack.replies(DEFAULT_CHANNEL, head["ts"]) if "Answer lost" in r["text"]]
+    assert len(posted) == 1
+    claim.refresh_from_db()
+    assert claim.ts == posted[0]["ts"]
+    assert "found it in Slack, not posting it again" in caplog.text
+
+
+def test_a_headline_whose_answer_was_lost_is_found_in_slack_not_posted_twice(fake_slack, lost_answers, caplog):
+    incident = create("Checkout down")
+    run_worker()
+    claim = SlackMessage.objects.get(kind=MessageKind.HEADLINE, ts="")
+    finish_after_lost_answer(fake_slack)
+
+    (head,) = fake_slack.messages(DEFAULT_CHANNEL)
+    claim.refresh_from_db()
+    assert claim.ts == head["ts"]
+    assert "found it in Slack, not posting it again" in caplog.text
+    services.incident_update(incident_id=incident.pk, author="U0POINT", source=Source.SLACK, status="monitoring")
+    drain()
+    assert fake_slack.edit_count(DEFAULT_CHANNEL, head["ts"]) >= 1  # the found headline is the one kept in line
+    assert len(fake_slack.messages(DEFAULT_CHANNEL)) == 1
+
+
+def test_without_the_history_scope_a_post_in_doubt_is_posted_again(fake_slack, lost_answers, caplog):
+    """The app installed before the scope was added: it cannot look, so it posts again (at most one duplicate)."""
+    fake_slack.scopes.discard("channels:history")
+    create("Wallet down")
+    run_worker()
+    finish_after_lost_answer(fake_slack)
+    assert len(fake_slack.messages(DEFAULT_CHANNEL)) == 2
+    assert "missing_scope" in caplog.text
+    assert SlackMessage.objects.filter(ts="").count() == 0

@@ -15,6 +15,9 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "chat.update": ("chat:write",),
     "conversations.setTopic": ("channels:write.topic", "groups:write.topic"),  # public / private channel
     "users.info": ("users:read",),
+    # Reading back a post whose answer was lost (worker killed mid-post), so it is not posted twice.
+    "conversations.history": ("channels:history", "groups:history"),  # public / private channel
+    "conversations.replies": ("channels:history", "groups:history"),
     # Incident channels and the postmortem draft (SPEC §9, docs/SLACK.md "Responders"): only for these features.
     "conversations.create": ("channels:manage",),
     "conversations.invite": ("channels:manage",),
