@@ -10,8 +10,9 @@ LocMemCache by default) beside their gzip and brotli forms, each compressed once
 the version stamp stays the source of truth, so a cached body is never stale, and a full
 render happens once per change per process instead of on every request. With `CACHE_URL` the
 bodies are also kept in the `public-shared` store (Redis) that every process and node reads on
-a miss of its own copy, so a change is rendered about once for all of them (docs/SCALING.md);
-that store is an optimisation: when it fails, the process renders as it would without it.
+a miss of its own copy; the first process to miss claims the render and the others wait briefly
+for its body, so a change is rendered about once for all of them (docs/SCALING.md). That store is
+an optimisation: when it fails, the process renders as it would without it.
 
 Only what changes the body keys the cache (docs/PUBLIC_API.md): the path, the query
 parameters the view reads (normalised by the view's `query` function; others are ignored),
@@ -25,6 +26,7 @@ for up to a day, marked stale; otherwise a 503 (JSON on JSON URLs).
 import gzip
 import hashlib
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -51,6 +53,10 @@ CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=8
 STALE_CACHE_CONTROL = "public, max-age=30"
 CACHE_ALIAS = "public"
 SHARED_ALIAS = "public-shared"  # configured only with CACHE_URL
+# With a shared store one process renders a new body; the others wait this long for it at most.
+RENDER_CLAIM_SECONDS = 5
+RENDER_WAIT_SECONDS = 2.0
+RENDER_POLL_SECONDS = 0.02
 STALE_ALIAS = "public-stale"
 STALE_MAX_AGE = 86400
 COMPRESS_MIN_BYTES = 256
@@ -224,6 +230,9 @@ def public_cache(
         if getattr(request, "public_etag", None) is None and (early := answer_early(request)) is not None:
             return early
         etag = request.public_etag
+        if not _wants_any(request) and (entry := _peer_render(etag)) is not None:
+            caches[CACHE_ALIAS].set(_body_key(etag), entry)
+            return _respond(request, entry, etag)
         try:
             response, entry = _render_and_store(view, request, etag, *args, **kwargs)
         except DatabaseError:
@@ -335,6 +344,31 @@ def _render_and_store(view: Callable[..., HttpResponse], request: HttpRequest, e
     caches[CACHE_ALIAS].set(_body_key(etag), entry)
     _shared_set(_body_key(etag), entry)
     return response, entry
+
+
+def _peer_render(etag: str) -> dict | None:
+    """With a shared store: the body of `etag` rendered by whichever process claimed it first.
+
+    The first process to miss claims the render (an atomic `add` of a short-lived key); the others
+    wait up to `RENDER_WAIT_SECONDS` for its body instead of rendering the same bytes. None means
+    "render it here": no shared store, this process holds the claim, or the claimant was too slow
+    (it died or the store failed), so a reader never waits longer than that for a body.
+    """
+    if SHARED_ALIAS not in settings.CACHES:
+        return None
+    key = _body_key(etag)
+    try:
+        if caches[SHARED_ALIAS].add(f"public-render:{etag}", os.getpid(), timeout=RENDER_CLAIM_SECONDS):
+            return None
+    except Exception:  # noqa: BLE001 - Redis down or slow: render here, as without a shared store
+        logger.warning("shared public body store unavailable; rendering in this process", exc_info=True)
+        return None
+    deadline = time.monotonic() + RENDER_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(RENDER_POLL_SECONDS)
+        if (entry := _shared_get(key)) is not None:
+            return entry
+    return None
 
 
 def _shared_get(key: str) -> dict | None:

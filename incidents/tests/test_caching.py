@@ -290,3 +290,53 @@ def test_a_shared_store_that_is_down_costs_a_render_not_an_error(client, setting
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.content == first.content
     assert renders() - before == 2
+
+
+def test_with_a_shared_store_processes_missing_together_wait_for_the_one_that_claimed_the_render(
+    client, settings, incident
+):
+    """The first process to miss claims the render; another one missing meanwhile waits for that body."""
+    import threading
+
+    from django.core.cache import caches
+
+    from incidents import caching
+
+    shared = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shared-claim-test"}
+    settings.CACHES = {**settings.CACHES, "public-shared": shared}
+    caches["public-shared"].clear()
+    first = client.get("/list")
+    etag = first["ETag"]
+    key = caching._body_key(etag)
+    entry = caches["public-shared"].get(key)
+    # Now as a second node that misses while a peer holds the claim and stores its body 0.3 s later.
+    caches["public"].clear()
+    caches["public-shared"].clear()
+    assert caches["public-shared"].add(f"public-render:{etag}", "peer")
+    peer = threading.Timer(0.3, lambda: caches["public-shared"].set(key, {**entry, "content": b'{"from":"peer"}'}))
+    before = renders()
+    peer.start()
+    second = client.get("/list")
+    peer.join()
+    assert second.status_code == 200
+    assert second.content == b'{"from":"peer"}'  # the peer's body, not one rendered here
+    assert renders() == before
+
+
+def test_a_claimant_that_never_delivers_costs_a_bounded_wait_then_a_render(client, settings, incident, monkeypatch):
+    from django.core.cache import caches
+
+    from incidents import caching
+
+    shared = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shared-dead-claim-test"}
+    settings.CACHES = {**settings.CACHES, "public-shared": shared}
+    monkeypatch.setattr(caching, "RENDER_WAIT_SECONDS", 0.2)
+    etag = client.get("/list")["ETag"]
+    caches["public"].clear()
+    caches["public-shared"].clear()
+    caches["public-shared"].add(f"public-render:{etag}", "a process that died")
+    before = renders()
+    response = client.get("/list")
+    assert response.status_code == 200
+    assert response["ETag"] == etag
+    assert renders() == before + 1
