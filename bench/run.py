@@ -58,6 +58,10 @@ def verdicts(report: dict) -> dict:
     """What each part met or missed, for the closing summary (the figures are in its JSON and section)."""
     if "met" in report:
         return {"met": report["met"]}
+    if isinstance(report.get("targets"), dict) and all(isinstance(v, bool) for v in report["targets"].values()):
+        return {name: ("met" if ok else "MISSED") for name, ok in report["targets"].items()}
+    if "skipped" in report:
+        return {"skipped": report["skipped"]}
     results = report.get("results", {})
     return {name: ("met" if r.get("met") else "MISSED") for name, r in results.items() if isinstance(r, dict)}
 
