@@ -60,10 +60,11 @@ MIDDLEWARE = [
     # CSP and Permissions-Policy on every public response, cached ones included.
     "incidents.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # Answers 304s and cached public bodies before the session/CSRF/auth work below.
     "incidents.caching.PublicCacheMiddleware",
+    # After the public cache: public answers get X-Frame-Options from SecurityHeadersMiddleware.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

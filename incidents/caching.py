@@ -147,8 +147,14 @@ def public_etag(request: HttpRequest, *, stamp: str, query: str = "") -> str:
 
 def accepted_encoding(request: HttpRequest) -> str:
     """`br`, `gzip` or `` (identity): the one variant served for this `Accept-Encoding`."""
+    return _encoding_for(request.META.get("HTTP_ACCEPT_ENCODING", ""))
+
+
+@lru_cache(maxsize=256)
+def _encoding_for(header: str) -> str:
+    """Parsed once per distinct header value (browsers send a handful), not on every request."""
     accepted: dict[str, float] = {}
-    for item in request.headers.get("Accept-Encoding", "").lower().split(","):
+    for item in header.lower().split(","):
         name, _, params = item.strip().partition(";")
         quality = 1.0
         match = re.search(r"q=([0-9.]+)", params)
@@ -171,12 +177,18 @@ def _variant_etag(etag: str, encoding: str) -> str:
 
 def etag_matches(request: HttpRequest, etag: str) -> bool:
     """Whether `If-None-Match` names this representation (any encoding of it); `*` is left to the view."""
-    header = request.headers.get("If-None-Match")
+    header = request.META.get("HTTP_IF_NONE_MATCH")
     if not header:
         return False
-    mine = {_variant_etag(etag, encoding) for encoding in ENCODING_SUFFIX}
-    # Weak comparison is what If-None-Match uses (RFC 9110 §13.1.2): W/"x" matches "x".
-    return any(c.removeprefix("W/") in mine for c in parse_etags(header))
+    named = _etags_named(header)
+    return any(_variant_etag(etag, encoding) in named for encoding in ENCODING_SUFFIX)
+
+
+@lru_cache(maxsize=1024)
+def _etags_named(header: str) -> frozenset[str]:
+    """The entity tags an `If-None-Match` value names, weak ones as strong (RFC 9110 §13.1.2: weak
+    comparison, W/"x" matches "x"); parsed once per distinct value (revalidations repeat them)."""
+    return frozenset(c.removeprefix("W/") for c in parse_etags(header))
 
 
 def _wants_any(request: HttpRequest) -> bool:
@@ -289,7 +301,7 @@ def _with_cache_headers(response: HttpResponse, etag: str) -> HttpResponse:
 
 def _not_modified(request: HttpRequest, etag: str) -> HttpResponse:
     response = _with_cache_headers(HttpResponseNotModified(), _variant_etag(etag, accepted_encoding(request)))
-    patch_vary_headers(response, ("Accept-Encoding",))
+    response.headers["Vary"] = "Accept-Encoding"  # a fresh response: nothing to merge with
     return response
 
 

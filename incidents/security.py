@@ -1,4 +1,4 @@
-"""Security headers of the public side: Content-Security-Policy and Permissions-Policy.
+"""Security headers of the public side: Content-Security-Policy, Permissions-Policy and X-Frame-Options.
 
 Pages carry no inline script or style (static/status/*), so `default-src 'self'` holds on
 every page; only the API docs viewer (Redoc) needs inline styles and a blob: worker.
@@ -7,6 +7,7 @@ Django admin keeps its own defaults (its widgets use inline scripts).
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 CSP = (
@@ -38,4 +39,6 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        # Here rather than Django's XFrameOptionsMiddleware alone, which sits after the public cache.
+        response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
         return response
