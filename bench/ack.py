@@ -97,9 +97,9 @@ def markdown(r: dict) -> str:
 
 `{r["command"]}` on {r["when"]}: {r["requests"]} signed `/update-incident` commands, {r["concurrency"]} at a
 time after {WARM_UP} unmeasured warm-up commands, through gunicorn ({m["gunicorn_workers"]} workers, access log on)
-with the worker running and the fake
-Slack delaying every Web API call by {SLACK_DELAY_S:g} s during the burst (the fake had received
-{r["web_api_calls_during_burst"]} Web API calls, the worker's, by the end of the {r["burst_seconds"]} s burst). Seed: {r["data"]["incidents"]:,} incidents.
+with the worker running and the fake Slack delaying every Web API call by {SLACK_DELAY_S:g} s during the burst
+(the fake had received {r["web_api_calls_during_burst"]} Web API calls, the worker's, by the end of the
+{r["burst_seconds"]} s burst). Seed: {r["data"]["incidents"]:,} incidents.
 
 | p50 ms | p99 ms | max ms | non-200 | target p99 | |
 | ---: | ---: | ---: | ---: | ---: | --- |
