@@ -47,6 +47,9 @@ UPDATES_PER_INCIDENT = 10
 TARGET = 1.3
 ADMIN_USER, ADMIN_PASSWORD = "bench-growth", "bench-growth-password-0123456789"
 CHANGELIST = "/admin/incidents/incident/"
+# A static file through the same gunicorn, before and after each size: what the machine's load did
+# to throughput meanwhile (the sizes are minutes apart on a shared machine).
+CONTROL = "/static/admin/css/base.css"
 
 # (name, path; `{key}` is an incident in the middle of the history, `{id}` its number, admin?, targeted?)
 ENDPOINTS = [
@@ -147,7 +150,6 @@ def cold_probe(repeat: int) -> dict:
     from django.core.cache import caches
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from incidents.caching import CACHE_ALIAS, forget_stamp
     from incidents.models import Incident, Status, Visibility
@@ -175,17 +177,26 @@ def cold_probe(repeat: int) -> dict:
                 raise RuntimeError(f"{path} answered {response.status_code}")
         caches[CACHE_ALIAS].clear()
         forget_stamp()
-        with CaptureQueriesContext(connection) as queries:
+        queries = []
+
+        def timed(execute, sql, params, many, context, queries=queries):
+            start = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                queries.append({"time": time.perf_counter() - start, "sql": sql})
+
+        with connection.execute_wrapper(timed):
             body = client.get(path, HTTP_HOST="127.0.0.1").content
-        slowest = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:3]
+        slowest = sorted(queries, key=lambda q: -q["time"])[:3]
         out[name] = {
             "path": path,
             "median_ms": round(statistics.median(timings), 1),
             "fastest_ms": round(min(timings), 1),
             "bytes": len(body),
-            "queries": len(queries.captured_queries),
-            "query_ms": round(sum(float(q["time"]) for q in queries.captured_queries) * 1000, 1),
-            "slowest": [{"ms": round(float(q["time"]) * 1000, 1), "sql": q["sql"][:400]} for q in slowest],
+            "queries": len(queries),
+            "query_ms": round(sum(q["time"] for q in queries) * 1000, 1),
+            "slowest": [{"ms": round(q["time"] * 1000, 1), "sql": q["sql"][:400]} for q in slowest],
         }
     return {"key": middle.key, "endpoints": out}
 
@@ -194,6 +205,7 @@ def _warm(env: dict[str, str], *, key: str, seconds: float, rounds: int) -> dict
     proc, base = common.start_gunicorn(env, log="growth-gunicorn")
     try:
         cookie = login(base)
+        control = [common.run_wrk(f"{base}{CONTROL}", seconds=seconds)]
         out = {}
         for name, template, admin, _targeted in ENDPOINTS:
             path = template.format(key=key)
@@ -211,6 +223,9 @@ def _warm(env: dict[str, str], *, key: str, seconds: float, rounds: int) -> dict
                 "ms_per_request": _per_request(middle["rps"]),
                 "every_round_rps": [r["rps"] for r in runs],
             }
+        control.append(common.run_wrk(f"{base}{CONTROL}", seconds=seconds))
+        out["control"] = {"path": CONTROL, "every_round_rps": [c["rps"] for c in control]}
+        out["control"]["ms_per_request"] = _per_request(statistics.mean(c["rps"] for c in control))
         return out
     finally:
         common.stop(proc)
@@ -258,10 +273,18 @@ def _ratios(per_size: dict, sizes: tuple[int, ...]) -> dict:
             per_size[high]["warm"][name]["ms_per_request"],
         )
         warm = warm_high / warm_low if warm_low and warm_high else None
+        drift = per_size[high]["warm"]["control"]["ms_per_request"] / per_size[low]["warm"]["control"]["ms_per_request"]
+        adjusted = warm / drift if warm else None
         verdict = "reported"
         if targeted:
-            verdict = "met" if cold <= TARGET and warm is not None and warm <= TARGET else "MISSED"
-        out[name] = {"cold_ratio": round(cold, 2), "warm_ratio": round(warm, 2) if warm else None, "verdict": verdict}
+            verdict = "met" if cold <= TARGET and adjusted is not None and adjusted <= TARGET else "MISSED"
+        out[name] = {
+            "cold_ratio": round(cold, 2),
+            "warm_ratio": round(warm, 2) if warm else None,
+            "control_ratio": round(drift, 2),
+            "warm_ratio_vs_control": round(adjusted, 2) if adjusted else None,
+            "verdict": verdict,
+        }
     return out
 
 
@@ -271,14 +294,15 @@ def markdown(report: dict) -> str:
     labels = [_size_label(s) for s in sizes]
     header = ["endpoint", "path"]
     header += [f"cold {x} ms" for x in labels] + ["cold ×"]
-    header += [f"warm {x} req/s" for x in labels] + ["warm ×", "target ≤ 1.3×"]
+    header += [f"warm {x} req/s" for x in labels] + ["warm ×", "warm × / control ×", "target ≤ 1.3×"]
     rows = []
     for name, _template, _admin, _targeted in ENDPOINTS:
         path = per[str(sizes[-1])]["cold"][name]["path"]
         result = report["results"][name]
         row = [name, f"`{path}`"]
         row += [per[str(s)]["cold"][name]["median_ms"] for s in sizes] + [result["cold_ratio"]]
-        row += [per[str(s)]["warm"][name]["rps"] for s in sizes] + [result["warm_ratio"], result["verdict"]]
+        row += [per[str(s)]["warm"][name]["rps"] for s in sizes]
+        row += [result["warm_ratio"], result["warm_ratio_vs_control"], result["verdict"]]
         rows.append(row)
     query_rows = []
     for name, *_ in ENDPOINTS:
@@ -290,6 +314,7 @@ def markdown(report: dict) -> str:
     load = report["load_average_1min"]
     seeds = ", ".join(f"{_size_label(s)} in {per[str(s)]['seed_seconds']} s" for s in sizes)
     method = report["method"]
+    control = next(iter(report["results"].values()))["control_ratio"]
     return f"""
 ## Growth on {report["machine"]["database"]} (issue 17)
 
@@ -304,7 +329,9 @@ Machine: {report["machine"]["cpus"]} CPUs shared with the other engineers' suite
   queries as the first one after a change; median of {method["cold_repeat"]} per endpoint.
 - **warm**: `wrk -t2 -c16 -d{method["wrk_seconds"]}s` through gunicorn
   ({report["machine"]["gunicorn_workers"]} sync workers as the Dockerfile), one endpoint at a time, median of
-  {method["rounds"]} round(s); the cost is 1 / requests per second.
+  {method["rounds"]} round(s); the cost is 1 / requests per second. The control, `{CONTROL}` served by the same
+  gunicorn before and after each size's endpoints, moved {control}× between the smallest and largest size;
+  the warm verdict divides by it (the machine's load drifts over the minutes between sizes).
   Public pages answer from the rendered-body cache here; admin pages render every time (a superuser's
   session cookie from a real login).
 - ratio = cost at {labels[-1]} / cost at {labels[0]}; bounded pages must stay ≤ {TARGET}×. The metrics page
