@@ -370,6 +370,10 @@ class IncidentUpdate(models.Model):
             models.Index(fields=["incident", "visibility", "number"], name="update_public_timeline"),
             # Newest public entries (version stamp, feeds) without reading internal rows.
             models.Index(fields=["id"], condition=Q(public_number__isnull=False), name="update_public_sequence"),
+            # Backfilled incidents (metrics leave their inferred MTTA out) without scanning every row (issue 17).
+            models.Index(
+                fields=["incident"], condition=Q(number=1, changes__has_key="backfill"), name="update_backfill"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["incident", "number"], name="update_number_unique_per_incident"),

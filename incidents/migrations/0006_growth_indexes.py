@@ -1,6 +1,7 @@
 """Indexes for the admin list at 100,000 incidents (issue 17, docs/BENCHMARKS.md "Growth").
 
-`incident_reported_order` serves the list's order and the date hierarchy. On PostgreSQL a trigram
+`incident_reported_order` serves the list's order and the date hierarchy; `update_backfill` the
+metrics' "was it backfilled" test, which read all timeline rows. On PostgreSQL a trigram
 index on `UPPER(title)` serves the admin search (`title__icontains` is `UPPER(title) LIKE
 UPPER('%…%')`), and its expression statistics let the planner see how common a word is. pg_trgm is
 a trusted extension (PostgreSQL 13+): the database owner may create it. SQLite gets neither.
@@ -31,6 +32,14 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="incident",
             index=models.Index(fields=["reported_at", "id"], name="incident_reported_order"),
+        ),
+        migrations.AddIndex(
+            model_name="incidentupdate",
+            index=models.Index(
+                condition=models.Q(("changes__has_key", "backfill"), ("number", 1)),
+                fields=["incident"],
+                name="update_backfill",
+            ),
         ),
         migrations.RunPython(trigram_index, drop_trigram_index),
     ]
