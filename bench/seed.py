@@ -59,7 +59,9 @@ def main() -> None:
             internal = not is_open and rng.random() < 0.08
             invalid = not is_open and not internal and rng.random() < 0.03
             reported = now - timedelta(minutes=rng.randint(10, 3 * 365 * 24 * 60))
+            # Invalid is not a closed status: it has no closed time (constraint incident_closed_at_iff_resolved).
             closed = None if is_open else min(now, reported + timedelta(minutes=rng.randint(5, 48 * 60)))
+            closed = None if invalid else closed
             status = rng.choice(["investigating", "identified", "monitoring"]) if is_open else Status.RESOLVED
             public_entries = 0 if internal else per - (1 if per > 3 else 0)
             incidents.append(

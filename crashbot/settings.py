@@ -107,6 +107,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT: at 100,000 incidents the metrics queries' cost estimates crossed jit_above_cost and
+    # each spent 0.2-1.2 s compiling for a 60 ms run (docs/BENCHMARKS.md, growth).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 # Persistent connections (both engines): opening SQLite and running its PRAGMAs on every
 # request was most of the cost of a cached public response (docs/BENCHMARKS.md).
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))

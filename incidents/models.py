@@ -271,6 +271,9 @@ class Incident(models.Model):
             models.Index(fields=["public_modified_at"], name="incident_public_changed"),
             # Maintenance: the worker's due work and the public upcoming/active lists.
             models.Index(fields=["kind", "status", "scheduled_for"], name="incident_maintenance_due"),
+            # The admin list's order (newest first, then id) and its date hierarchy's probes (issue 17).
+            # Title search has a trigram index on PostgreSQL (migration 0006), outside the model state.
+            models.Index(fields=["reported_at", "id"], name="incident_reported_order"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(title=""), name="incident_title_not_empty"),
@@ -367,6 +370,10 @@ class IncidentUpdate(models.Model):
             models.Index(fields=["incident", "visibility", "number"], name="update_public_timeline"),
             # Newest public entries (version stamp, feeds) without reading internal rows.
             models.Index(fields=["id"], condition=Q(public_number__isnull=False), name="update_public_sequence"),
+            # Backfilled incidents (metrics leave their inferred MTTA out) without scanning every row (issue 17).
+            models.Index(
+                fields=["incident"], condition=Q(number=1, changes__has_key="backfill"), name="update_backfill"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["incident", "number"], name="update_number_unique_per_incident"),

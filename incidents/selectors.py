@@ -171,8 +171,14 @@ def public_version_stamp() -> str:
     )
     public = f"{q('public_number')} IS NOT NULL"
     top = f"(SELECT MAX({q('id')}) FROM {q(update)} WHERE {public})"  # noqa: S608 - names from model meta
+    # The LIMIT changes no result (at most that many ids lie above `top - STAMP_RECENT_IDS`) but tells the
+    # planner so: without it PostgreSQL guessed a third of the table at 1M rows and started parallel
+    # workers, ~10 ms per stamp (issue 17, docs/BENCHMARKS.md growth).
+    recent = (
+        f"SELECT 1 FROM {q(update)} WHERE {public} AND {q('id')} > {top} - {STAMP_RECENT_IDS} LIMIT {STAMP_RECENT_IDS}"  # noqa: S608 - names from model meta
+    )
     sql = (
-        f"SELECT {top}, (SELECT COUNT(*) FROM {q(update)} WHERE {public} AND {q('id')} > {top} - {STAMP_RECENT_IDS}),"  # noqa: S608 - table names from model meta, no user input
+        f"SELECT {top}, (SELECT COUNT(*) FROM ({recent}) recent),"  # noqa: S608 - table names from model meta, no user input
         f" (SELECT MAX({q('public_modified_at')}) FROM {q(incident)}),"
         f" (SELECT COUNT(*) FROM {q(component)}), (SELECT MAX({q('updated_at')}) FROM {q(component)}),"
         f" (SELECT COUNT(*) FROM {q(person)}), (SELECT MAX({q('refreshed_at')}) FROM {q(person)}),"

@@ -168,20 +168,23 @@ def uptime_strips(
     prefix = settings.INCIDENT_PREFIX
     for component_id, items in by_component.items():
         strip = [UptimeDay(first + timedelta(days=n)) for n in range(days)]
+        # Each day's downtime sweeps only the outages that touch that day (issue 17: sweeping every
+        # outage of the window for each of the 90 days grew with the square of the incidents).
+        touching: list[list[Outage]] = [[] for _ in range(days)]
         for outage in items:
             begin = max(outage.start.astimezone(UTC).date(), first)
             end = min((outage.end.astimezone(UTC).date() if outage.end else today), today)
             for n in range((begin - first).days, (end - first).days + 1):
                 entry = strip[n]
+                touching[n].append(outage)
                 if COMPONENT_STATUS_RANK[ComponentStatus(outage.status)] > COMPONENT_STATUS_RANK[entry.status]:
                     entry.status = outage.status
                 key = f"{prefix}-{outage.incident_id}"
                 if key not in entry.incidents:
                     entry.incidents.append(key)
-        for entry in strip:
-            day_outages = [o for o in items if o.start.astimezone(UTC).date() <= entry.day]
+        for n, entry in enumerate(strip):
             entry.down_minutes = daily_downtime(
-                day_outages, day=entry.day, now=now, stored=stored.get((component_id, entry.day))
+                touching[n], day=entry.day, now=now, stored=stored.get((component_id, entry.day))
             )
         strips[component_id] = strip
     return strips
