@@ -1,6 +1,7 @@
 """Seed a benchmark database in the shapes a real history has, and write the ceiling files.
 
-Shapes: 12 components in 3 groups, 50 people, a few open incidents (default 5), about 8 % internal
+Shapes: 12 components in 3 groups, 50 people, a few open incidents (default 5), reports spread at a
+constant rate (about 9 a day, so 10,000 incidents span three years and 100,000 thirty), about 8 % internal
 incidents (every row internal, public counters untouched), about 3 % marked invalid, 1–3 components
 per incident, and timelines with an internal note among the public entries. Bulk inserts on purpose
 (the services would take minutes for 1,000,000 timeline rows and are not what is measured); the
@@ -28,6 +29,8 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--updates-per-incident", type=int, default=10)
     parser.add_argument("--open", type=int, default=5)
+    # 10,000 incidents over three years, the default seed's history; other sizes keep that rate.
+    parser.add_argument("--per-day", type=float, default=10_000 / (3 * 365))
     parser.add_argument("--ceilings", type=Path)
     args = parser.parse_args()
 
@@ -43,6 +46,8 @@ def main() -> None:
     rng = random.Random(84)  # noqa: S311 - deterministic data, not security
     now = timezone.now()
     per = args.updates_per_incident
+    # History grows at a constant rate: more incidents means more years behind, not a busier quarter.
+    span_minutes = max(24 * 60, int(args.incidents / args.per_day * 24 * 60))
     with transaction.atomic():
         IncidentUpdate.objects.all().delete()
         Incident.components.through.objects.all().delete()
@@ -58,7 +63,7 @@ def main() -> None:
             is_open = n < args.open
             internal = not is_open and rng.random() < 0.08
             invalid = not is_open and not internal and rng.random() < 0.03
-            reported = now - timedelta(minutes=rng.randint(10, 3 * 365 * 24 * 60))
+            reported = now - timedelta(minutes=rng.randint(10, span_minutes))
             # Invalid is not a closed status: it has no closed time (constraint incident_closed_at_iff_resolved).
             closed = None if is_open else min(now, reported + timedelta(minutes=rng.randint(5, 48 * 60)))
             closed = None if invalid else closed
@@ -73,7 +78,7 @@ def main() -> None:
                     visibility=Visibility.INTERNAL if internal else Visibility.PUBLIC,
                     reported_at=reported,
                     acknowledged_at=reported + timedelta(minutes=rng.randint(1, 30)),
-                    closed_at=None if invalid else closed,  # closed_at is set iff resolved
+                    closed_at=closed,
                     point=f"U0BENCH{rng.randint(0, 49):03d}",
                     contact=f"U0BENCH{rng.randint(0, 49):03d}",
                     rca_link="https://example.com/rca" if n % 7 == 0 else "",
