@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     if not args.smoke:
         (common.ROOT / "docs" / "bench-growth.svg").write_text(chart(per_size, sizes))
-    common.save("growth", report, markdown(report), smoke=args.smoke)
+    common.save("growth", report, markdown, smoke=args.smoke)
     return report
 
 

@@ -63,7 +63,11 @@ def verdicts(report: dict) -> dict:
     if "skipped" in report:
         return {"skipped": report["skipped"]}
     results = report.get("results", {})
-    return {name: ("met" if r.get("met") else "MISSED") for name, r in results.items() if isinstance(r, dict)}
+    out = {}
+    for name, r in results.items():
+        if isinstance(r, dict):
+            out[name] = r.get("verdict") or ("met" if r.get("met") else "MISSED")
+    return out
 
 
 if __name__ == "__main__":
