@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Exists, Max, Min, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -405,6 +405,20 @@ class IncidentAdmin(admin.ModelAdmin):
     # Bounded list pages (issue 17): no second COUNT(*) of the whole table, a count that stops.
     show_full_result_count = False
     paginator = BoundedCountPaginator
+
+    def response_action(self, request, queryset):
+        """An action on "all N selected" acts on every matching row; past the bounded count N would
+        understate it, so such a request is refused until the list is narrowed (nothing changes)."""
+        limit = BoundedCountPaginator.limit
+        if request.POST.get("select_across") == "1" and queryset.order_by().values("pk")[: limit + 1].count() > limit:
+            self.message_user(
+                request,
+                f"More than {limit:,} incidents match, so that action was not applied. Narrow the list "
+                "(filters, dates or search) and apply it again.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
     def get_queryset(self, request):
         point_name = Person.objects.filter(slack_id=OuterRef("point")).values("display_name")[:1]

@@ -24,6 +24,19 @@ def test_the_count_stops_at_the_limit_and_says_so(staff_client, monkeypatch):
     assert "more than 3 incidents" in response.content.decode()
 
 
+def test_an_action_on_all_matching_past_the_limit_is_refused_and_changes_nothing(admin_client, monkeypatch):
+    monkeypatch.setattr("incidents.admin.BoundedCountPaginator.limit", 3)
+    incidents = [make_incident(f"Outage {n}") for n in range(5)]
+    form = {"action": "resolve_selected", "select_across": "1", "index": "0", "_selected_action": [incidents[0].pk]}
+    response = admin_client.post(CHANGELIST_URL, form, follow=True)
+    assert "More than 3 incidents match" in response.content.decode()
+    assert not Incident.objects.filter(status=Status.RESOLVED).exists()
+    # Within the limit the same request applies to every matching row.
+    monkeypatch.setattr("incidents.admin.BoundedCountPaginator.limit", 10)
+    admin_client.post(CHANGELIST_URL, form)
+    assert Incident.objects.filter(status=Status.RESOLVED).count() == 5
+
+
 def test_a_count_under_the_limit_is_exact(staff_client, monkeypatch):
     monkeypatch.setattr("incidents.admin.BoundedCountPaginator.limit", 3)
     monkeypatch.setattr(IncidentAdmin, "list_per_page", 2)
