@@ -113,6 +113,17 @@ def seed(env: dict[str, str], *, incidents: int, updates_per_incident: int = 10,
     return round(time.monotonic() - started, 1)
 
 
+def seeded_with_ceilings(name: str, *, incidents: int, slack_api_url: str = "") -> tuple[str, dict[str, str], float]:
+    """A fresh database `name`, migrated and seeded, static files collected, each endpoint's ceiling file
+    written with its `.gz` variant: (database URL, environment, seed seconds)."""
+    database_url = bench_database_url(name)
+    env = bench_env(database_url, slack_api_url=slack_api_url)
+    prepare(env)
+    seed_seconds = seed(env, incidents=incidents)
+    gzip_ceiling_files()
+    return database_url, env, seed_seconds
+
+
 def gzip_ceiling_files() -> None:
     """The `.gz` variants WhiteNoise serves to clients that accept gzip (as collectstatic would make them)."""
     import gzip

@@ -87,12 +87,10 @@ def run(args) -> dict:
     rounds = args.rounds or (1 if args.smoke else 3)
     endpoints = ENDPOINTS[:1] if args.smoke else ENDPOINTS
     common.ensure_wrk()
-    database_url = common.bench_database_url("storm")
     with common.fake_slack(delay=0.05) as fake:
-        env = common.bench_env(database_url, slack_api_url=fake.api_url)
-        common.prepare(env)
-        seed_seconds = common.seed(env, incidents=incidents)
-        common.gzip_ceiling_files()
+        database_url, env, seed_seconds = common.seeded_with_ceilings(
+            "storm", incidents=incidents, slack_api_url=fake.api_url
+        )
         server, base = common.start_gunicorn(env, log="storm")
         worker = common.start_worker(env, log="storm-worker")
         runs: dict[tuple[str, str], list[dict]] = {}

@@ -68,11 +68,7 @@ def run(args) -> dict:
     rounds = args.rounds or (1 if args.smoke else 3)
     endpoints = ENDPOINTS[:1] if args.smoke else ENDPOINTS
     common.ensure_wrk()
-    database_url = common.bench_database_url("warm")
-    env = common.bench_env(database_url)
-    common.prepare(env)
-    seed_seconds = common.seed(env, incidents=incidents)
-    common.gzip_ceiling_files()
+    database_url, env, seed_seconds = common.seeded_with_ceilings("warm", incidents=incidents)
     server, base = common.start_gunicorn(env, log="warm")
     try:
         first = {name: common.timed_get_ms(f"{base}{path}") for name, path, _ in ENDPOINTS}
