@@ -57,6 +57,8 @@ SHARED_ALIAS = "public-shared"  # configured only with CACHE_URL
 RENDER_CLAIM_SECONDS = 5
 RENDER_WAIT_SECONDS = 2.0
 RENDER_POLL_SECONDS = 0.02
+# Request headers longer than this are parsed each time rather than kept in a memo (client-chosen values).
+HEADER_MEMO_MAX = 256
 STALE_ALIAS = "public-stale"
 STALE_MAX_AGE = 86400
 COMPRESS_MIN_BYTES = 256
@@ -147,7 +149,9 @@ def public_etag(request: HttpRequest, *, stamp: str, query: str = "") -> str:
 
 def accepted_encoding(request: HttpRequest) -> str:
     """`br`, `gzip` or `` (identity): the one variant served for this `Accept-Encoding`."""
-    return _encoding_for(request.META.get("HTTP_ACCEPT_ENCODING", ""))
+    header = request.META.get("HTTP_ACCEPT_ENCODING", "")
+    # The memo is for the handful of values browsers send; an odd, long one is parsed, not remembered.
+    return _encoding_for(header) if len(header) <= HEADER_MEMO_MAX else _encoding_for.__wrapped__(header)
 
 
 @lru_cache(maxsize=256)
@@ -180,7 +184,7 @@ def etag_matches(request: HttpRequest, etag: str) -> bool:
     header = request.META.get("HTTP_IF_NONE_MATCH")
     if not header:
         return False
-    named = _etags_named(header)
+    named = _etags_named(header) if len(header) <= HEADER_MEMO_MAX else _etags_named.__wrapped__(header)
     return any(_variant_etag(etag, encoding) in named for encoding in ENCODING_SUFFIX)
 
 

@@ -340,3 +340,15 @@ def test_a_claimant_that_never_delivers_costs_a_bounded_wait_then_a_render(clien
     assert response.status_code == 200
     assert response["ETag"] == etag
     assert renders() == before + 1
+
+
+def test_a_long_if_none_match_is_honoured_but_not_remembered(client, incident):
+    """Client-chosen header values only enter the parse memo when short: a flood of long ones cannot grow it."""
+    from incidents import caching
+
+    etag = client.get("/list")["ETag"]
+    long_header = ", ".join(f'"{n:032x}"' for n in range(20)) + f", {etag}"
+    assert len(long_header) > caching.HEADER_MEMO_MAX
+    before = caching._etags_named.cache_info().currsize
+    assert client.get("/list", headers={"if-none-match": long_header}).status_code == 304
+    assert caching._etags_named.cache_info().currsize == before
